@@ -1,0 +1,259 @@
+"""``swarm-harness``: provision hosts, form a swarm, test its overlays, tear down.
+
+Every failure the harness expects prints one line (``error: what (what to do)``)
+and exits 2; only a bug in the harness shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness.errors import HarnessError, UserInputError
+
+log = logging.getLogger("harness")
+
+
+def _setup_logging(verbose: bool, logfile: Path | None = None) -> None:
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    root.addHandler(console)
+    if logfile is not None:
+        add_logfile(logfile)
+
+
+def add_logfile(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = logging.FileHandler(path)
+    fh.setLevel(logging.DEBUG)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(fh)
+
+
+def harness_command() -> str:
+    """How Terraform's local-exec calls back into this very installation."""
+    return f"{shlex.quote(sys.executable)} -m harness.cli"
+
+
+def _node_releases(values: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        if "=" not in v:
+            raise UserInputError(f"--node-release {v!r} is not NODE=RELEASE", "e.g. node3=trixie")
+        node, rel = v.split("=", 1)
+        out[node] = rel
+    return out
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness.provision.cluster import LocalSpec, up_local
+    from harness.rundir import default_run_dir
+
+    if args.target != "local":
+        raise UserInputError(
+            f"target {args.target!r} cannot be provisioned from this machine yet",
+            "use --target local, or apply terraform/<target> yourself and pass its inventory",
+        )
+    spec = LocalSpec(
+        lab=args.lab, nodes=args.nodes, managers=args.managers, release=args.release,
+        node_releases=_node_releases(args.node_release), subnet=args.subnet,
+    )
+    run_dir = args.run_dir or default_run_dir(args.lab)
+    spec.validate()
+    inv = up_local(spec, run_dir, harness_command(), args.ready_timeout)
+    print(f"lab {spec.lab} is up: {len(inv.nodes)} machines; inventory: {run_dir}/inventory.json")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from harness.provision.cluster import down
+    from harness.rundir import default_run_dir
+
+    run_dir = args.run_dir or default_run_dir(args.lab)
+    down(run_dir)
+    print(f"{run_dir}: destroyed")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from harness.lab import lab
+
+    labs = [args.lab] if args.lab else lab.list_labs()
+    if args.json:
+        print(json.dumps([lab.lab_status(name) for name in labs], indent=2))
+        return 0
+    if not labs:
+        print("no labs")
+        return 0
+    for name in labs:
+        st = lab.lab_status(name)
+        print(f"lab {name}  subnet {st['subnet']}  run dir {st['run_dir']}")
+        for m in st["machines"]:
+            state = "running" if m["running"] else "stopped"
+            print(f"  {m['node']:<8} {m['address']:<15} {m['release']:<9} engine {m['engine']:<6} {state}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from harness.lab import hostcmd, purge
+
+    hostcmd.require_root()
+    removed = purge.purge(args.lab)
+    for item in removed:
+        print(f"removed {item}")
+    print(f"purge: {len(removed)} objects removed")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from harness.lab import images
+
+    if args.images_cmd == "build":
+        for release in args.release or ["bookworm", "trixie"]:
+            path = images.ensure_image(images.machine_recipe(release), rebuild=args.rebuild)
+            print(f"{release}: {path}")
+        return 0
+    for info in images.list_cached():
+        print(f"{info['key']:<32} {info['release']:<9} built {info['built_at']} in {info['build_s']}s")
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from harness.lab import lab, machine
+
+    op = args.lab_cmd
+    if op == "network-create":
+        lab.create_network(args.lab, args.subnet, Path(args.run_dir))
+        return 0
+    if op == "network-destroy":
+        lab.destroy_network(args.lab)
+        return 0
+    if op == "machine-create":
+        lab.preflight()
+        machine.create(
+            args.lab, args.node, args.index, args.address, args.subnet, args.release,
+            Path(args.run_dir),
+        )
+        return 0
+    state = machine.load_state(args.lab, args.node)
+    if state is None:
+        if op == "machine-destroy":
+            return 0
+        raise UserInputError(
+            f"lab {args.lab!r} has no machine {args.node!r}", "see 'swarm-harness status'"
+        )
+    actions: dict[str, Callable[[], object]] = {
+        "machine-destroy": lambda: machine.destroy(state),
+        "start": lambda: machine.start(state),
+        "stop": lambda: machine.stop(state),
+        "restart": lambda: machine.restart(state),
+        "swap": lambda: machine.swap_image(state, args.release),
+        "status": lambda: print(json.dumps(machine.status(state), indent=2)),
+    }
+    actions[op]()
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="swarm-harness",
+        description="Provision hosts, bootstrap a Docker Swarm, and prove its overlay networks work.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show debug output")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def lab_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--lab", default="lab", help="lab name, 1-8 chars (default: lab)")
+        sp.add_argument("--run-dir", type=Path, help="run directory (default: runs/LAB)")
+
+    up = sub.add_parser("up", help="provision hosts and wait until they answer SSH")
+    lab_opts(up)
+    up.add_argument("--target", default="local", help="terraform/<target> module (default: local)")
+    up.add_argument("--nodes", type=int, default=3, help="number of machines, 1-16 (default: 3)")
+    up.add_argument("--managers", type=int, default=1, help="swarm managers (default: 1)")
+    up.add_argument("--release", default="bookworm", help="bookworm (Engine 20.10) or trixie (26.1)")
+    up.add_argument("--node-release", action="append", default=[], metavar="NODE=RELEASE",
+                    help="per-node image release, e.g. node3=trixie (repeatable)")
+    up.add_argument("--subnet", default="198.18.0.0/24", help="lab LAN (default: 198.18.0.0/24)")
+    up.add_argument("--ready-timeout", type=float, default=180.0, metavar="SECONDS",
+                    help="how long to wait for SSH and dockerd (default: 180)")
+    up.set_defaults(fn=cmd_up, logs_to_run_dir=True)
+
+    down = sub.add_parser("down", help="destroy what 'up' created")
+    lab_opts(down)
+    down.set_defaults(fn=cmd_down)
+
+    st = sub.add_parser("status", help="list labs and their machines")
+    st.add_argument("--lab", help="only this lab")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=cmd_status)
+
+    pg = sub.add_parser("purge", help="remove every lab object the harness created (by name prefix)")
+    pg.add_argument("--lab", help="only this lab's objects")
+    pg.set_defaults(fn=cmd_purge)
+
+    im = sub.add_parser("images", help="build or list cached machine images")
+    im_sub = im.add_subparsers(dest="images_cmd", required=True)
+    b = im_sub.add_parser("build", help="build (or reuse) machine images")
+    b.add_argument("--release", action="append", help="bookworm and/or trixie (default: both)")
+    b.add_argument("--rebuild", action="store_true", help="rebuild even when cached")
+    im_sub.add_parser("list", help="list cached images")
+    im.set_defaults(fn=cmd_images)
+
+    lb = sub.add_parser("lab", help="low-level lab operations (used by terraform/local)")
+    lb_sub = lb.add_subparsers(dest="lab_cmd", required=True)
+    nc = lb_sub.add_parser("network-create")
+    nc.add_argument("--lab", required=True)
+    nc.add_argument("--subnet", required=True)
+    nc.add_argument("--run-dir", required=True)
+    nd = lb_sub.add_parser("network-destroy")
+    nd.add_argument("--lab", required=True)
+    mc = lb_sub.add_parser("machine-create")
+    for opt in ("--lab", "--node", "--address", "--subnet", "--release", "--run-dir"):
+        mc.add_argument(opt, required=True)
+    mc.add_argument("--index", type=int, required=True)
+    for op in ("machine-destroy", "start", "stop", "restart", "status", "swap"):
+        sp = lb_sub.add_parser(op)
+        sp.add_argument("--lab", required=True)
+        sp.add_argument("--node", required=True)
+        if op == "swap":
+            sp.add_argument("--release", required=True)
+    lb.set_defaults(fn=cmd_lab)
+
+    from harness import cli_swarm
+
+    cli_swarm.add_commands(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.fn(args))
+    except HarnessError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted (run 'swarm-harness purge' if anything was left)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Run commands on the lab's host machine (not over SSH: the lab *is* local)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from harness.errors import LabError, MissingToolError, UserInputError
+
+log = logging.getLogger(__name__)
+
+LAB_TOOLS = {
+    "ip": "iproute2",
+    "systemd-nspawn": "systemd-container",
+    "debootstrap": "debootstrap",
+    "ssh-keygen": "openssh-client",
+    "mount": "mount",
+}
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise UserInputError(
+            "the local lab must run as root (it creates namespaces, bridges and machines)",
+            "rerun with sudo or as root",
+        )
+
+
+def require_tools(names: Sequence[str]) -> None:
+    for name in names:
+        if shutil.which(name) is None:
+            package = LAB_TOOLS.get(name, name)
+            raise MissingToolError(
+                f"required tool '{name}' is not installed",
+                f"install it: apt-get install {package} (or run ./scripts/setup.sh)",
+            )
+
+
+def run(
+    args: Sequence[str],
+    *,
+    check: bool = True,
+    timeout_s: float = 120.0,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    log.debug("host: %s", " ".join(args))
+    try:
+        proc = subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            input=input_text,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise LabError(
+            f"host command timed out after {timeout_s:.0f}s: {' '.join(args)}",
+            "check the host's load, then retry",
+        ) from None
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise LabError(
+            f"host command failed ({proc.returncode}): {' '.join(args)}: {' | '.join(tail)}",
+            "see the message above; 'swarm-harness purge' removes lab leftovers",
+        )
+    return proc

@@ -1,0 +1,1 @@
+"""Providers: each turns a target into an ``Inventory`` and nothing else."""

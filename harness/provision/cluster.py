@@ -1,0 +1,197 @@
+"""Bring a cluster of hosts up and down through Terraform, in a run directory.
+
+``up`` either finishes with every host answering SSH with dockerd active, or
+tears down whatever it created: a failed or interrupted ``up`` leaves nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError, UserInputError
+from harness.inventory import Inventory, parse_inventory
+from harness.lab import images, lab, network, purge
+from harness.lab.naming import MAX_NODES, validate_lab_name
+from harness.provision.terraform import TerraformRunner
+from harness.rundir import RunInfo, ensure_ssh_key, new_run_id, read_info, write_info
+from harness.transport.ssh import SSHHost, run_parallel
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 180.0
+READY_PROBE = "systemctl is-active --quiet docker && docker info --format '{{.ServerVersion}}'"
+
+
+@dataclass
+class LocalSpec:
+    lab: str = "lab"
+    nodes: int = 3
+    managers: int = 1
+    release: str = "bookworm"
+    node_releases: dict[str, str] = field(default_factory=dict)
+    subnet: str = "198.18.0.0/24"
+
+    def validate(self) -> None:
+        validate_lab_name(self.lab)
+        if not 1 <= self.nodes <= MAX_NODES:
+            raise UserInputError(
+                f"node count {self.nodes} is outside 1..{MAX_NODES}", "pass --nodes between 1 and 16"
+            )
+        if not 1 <= self.managers <= self.nodes:
+            raise UserInputError(
+                f"manager count {self.managers} must be between 1 and the node count {self.nodes}",
+                "pass --managers (an odd number such as 1 or 3)",
+            )
+        images.machine_recipe(self.release)
+        for node, rel in self.node_releases.items():
+            index = node[4:] if node.startswith("node") else ""
+            if not index.isdigit() or not 1 <= int(index) <= self.nodes:
+                raise UserInputError(
+                    f"--node-release names {node!r}, which is not a node of this lab",
+                    f"use node1..node{self.nodes}",
+                )
+            images.machine_recipe(rel)
+        net = network.parse_subnet(self.subnet)
+        if net.num_addresses < 11 + self.nodes + 1:
+            raise UserInputError(
+                f"subnet {self.subnet} is too small for {self.nodes} nodes", "use a /24"
+            )
+
+    def releases(self) -> set[str]:
+        return {self.release, *self.node_releases.values()}
+
+    def variables(self, run_dir: Path, harness_command: str) -> dict[str, object]:
+        return {
+            "lab_name": self.lab,
+            "node_count": self.nodes,
+            "manager_count": self.managers,
+            "image_release": self.release,
+            "node_releases": self.node_releases,
+            "subnet": self.subnet,
+            "run_dir": str(run_dir.resolve()),
+            "harness_command": harness_command,
+        }
+
+
+def _log_to(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+def _check_lab_free(spec: LocalSpec, run_dir: Path) -> None:
+    existing = lab.read_lab(spec.lab)
+    if existing is not None and existing["run_dir"] != str(run_dir.resolve()):
+        raise UserInputError(
+            f"lab {spec.lab!r} already exists (run directory {existing['run_dir']})",
+            f"run 'swarm-harness down --run-dir {existing['run_dir']}' or choose another --lab",
+        )
+    network.check_no_overlap(network.parse_subnet(spec.subnet), f"shb-{spec.lab}")
+
+
+def wait_ready(inventory: Inventory, timeout_s: float = READY_TIMEOUT_S) -> dict[str, str]:
+    """Wait until every host answers SSH with dockerd active; return engine versions."""
+    hosts = [SSHHost.for_node(inventory, n) for n in inventory.nodes]
+    results = run_parallel(hosts, lambda h: h.wait_ready(timeout_s, READY_PROBE))
+    versions: dict[str, str] = {}
+    for name, res in results.items():
+        if isinstance(res, BaseException):
+            for h in hosts:
+                h.close()
+            raise res
+        versions[name] = res.stdout.strip()
+    for h in hosts:
+        h.close()
+    return versions
+
+
+def up_local(
+    spec: LocalSpec, run_dir: Path, harness_command: str, ready_timeout_s: float = READY_TIMEOUT_S
+) -> Inventory:
+    spec.validate()
+    lab.preflight()
+    TerraformRunner("local", run_dir)  # fails early when terraform is missing
+    _check_lab_free(spec, run_dir)
+    created_dir = not run_dir.exists()
+    info = read_info(run_dir)
+    if info is not None and info.variables and info.variables.get("lab_name") != spec.lab:
+        raise UserInputError(
+            f"{run_dir} belongs to lab {info.variables.get('lab_name')!r}, not {spec.lab!r}",
+            "use another --run-dir",
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _log_to(run_dir / "up.log")
+    if info is None:
+        info = RunInfo(
+            run_id=new_run_id(spec.lab),
+            target="local",
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+    variables = spec.variables(run_dir, harness_command)
+    info.variables = variables
+    info.status = "provisioning"
+    write_info(run_dir, info)
+    runner = TerraformRunner("local", run_dir)
+    try:
+        ensure_ssh_key(run_dir)
+        for release in sorted(spec.releases()):
+            recipe = images.machine_recipe(release)
+            if not images.is_cached(recipe):
+                log.info("image for %s is not cached yet: building it once", release)
+            images.ensure_image(recipe)
+        log.info("creating lab %s: %d machines on %s", spec.lab, spec.nodes, spec.subnet)
+        runner.prepare(variables)
+        outputs = runner.apply()
+        inventory = parse_inventory(outputs, f"{run_dir}/tf (terraform output)", run_dir)
+        log.info("waiting for SSH and dockerd on %d machines", len(inventory.nodes))
+        versions = wait_ready(inventory, ready_timeout_s)
+        for name, version in sorted(versions.items()):
+            log.info("  %s: Docker Engine %s", name, version)
+    except (HarnessError, KeyboardInterrupt, Exception) as exc:
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        log.error("up %s; tearing down what it created", why)
+        _teardown(runner, spec.lab)
+        if created_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            info.status = "failed"
+            write_info(run_dir, info)
+        raise
+    inventory.write(run_dir / "inventory.json")
+    info.status = "up"
+    write_info(run_dir, info)
+    return inventory
+
+
+def _teardown(runner: TerraformRunner, lab_name: str) -> None:
+    try:
+        runner.destroy()
+    except (HarnessError, KeyboardInterrupt) as exc:
+        log.warning("terraform destroy failed (%s); purging lab %s by name", exc, lab_name)
+    # Whatever Terraform did not know about (an interrupted create) goes by its prefix.
+    removed = purge.purge(lab_name)
+    if removed:
+        log.info("purged %d leftover lab objects", len(removed))
+
+
+def down(run_dir: Path) -> None:
+    info = read_info(run_dir)
+    if info is None:
+        raise UserInputError(
+            f"{run_dir} is not a run directory (no run.json)",
+            "pass the --run-dir printed by 'swarm-harness up', or use 'swarm-harness purge'",
+        )
+    runner = TerraformRunner(info.target, run_dir)
+    lab_name = str(info.variables.get("lab_name", ""))
+    if info.target == "local" and lab_name:
+        _teardown(runner, lab_name)
+    else:
+        runner.destroy()
+    info.status = "down"
+    write_info(run_dir, info)
+    (run_dir / "inventory.json").unlink(missing_ok=True)
