@@ -8,7 +8,6 @@ channels, so many threads can share it.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -143,6 +142,7 @@ class SSHHost:
         timeout_s: float = COMMAND_TIMEOUT_S,
         input_bytes: bytes | None = None,
         redact: Iterable[str] = (),
+        stdin_path: Path | None = None,
     ) -> Result:
         """Run ``command``; stdout and stderr are drained concurrently.
 
@@ -185,6 +185,11 @@ class SSHHost:
             r.start()
         if input_bytes is not None:
             chan.sendall(input_bytes)
+            chan.shutdown_write()
+        elif stdin_path is not None:
+            with stdin_path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    chan.sendall(chunk)
             chan.shutdown_write()
         deadline = started + timeout_s
         for r in readers:
@@ -302,4 +307,4 @@ def raise_first(results: dict[str, T | BaseException]) -> dict[str, T]:
     return results  # type: ignore[return-value]
 
 
-__all__ = ["SSHHost", "connect_all", "raise_first", "run_parallel", "socket"]
+__all__ = ["SSHHost", "connect_all", "raise_first", "run_parallel"]

@@ -1,0 +1,1 @@
+"""The probe: one stdlib agent in a small Debian image, deployed on every node."""

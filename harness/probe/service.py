@@ -1,0 +1,142 @@
+"""Run the probe as a global service on a network and drive it with ``docker exec``.
+
+A global service gives every node exactly one probe task, so "from every node"
+means "from that node's probe task". The agent is driven over SSH with one
+``docker exec`` per source node and batch, which keeps a full matrix cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import docker.types
+
+from harness.errors import CommandError
+from harness.probe.image import image_ref
+from harness.retry import NotYet, eventually
+from harness.swarm.cluster import Cluster
+
+log = logging.getLogger(__name__)
+
+HTTP_PORT = 8080
+UDP_PORT = 9090
+TCP_PORT = 9091
+DEPLOY_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class ProbeTask:
+    node: str
+    container_id: str
+    address: str  # the task's IP on the probe's network
+
+
+@dataclass(frozen=True)
+class ProbeDeployment:
+    service: str
+    network: str
+    tasks: dict[str, ProbeTask]  # by node name
+
+
+def service_name(network: str, suffix: str = "") -> str:
+    return f"probe-{network}{'-' + suffix if suffix else ''}"[:63]
+
+
+def deploy_global_probe(
+    cluster: Cluster, network: str, labels: dict[str, str], suffix: str = "", version: str = "v1"
+) -> ProbeDeployment:
+    client = cluster.manager_docker()
+    name = service_name(network, suffix)
+    existing = [s for s in client.services.list(filters={"name": name}) if s.name == name]
+    if not existing:
+        client.services.create(
+            image_ref(version),
+            name=name,
+            mode=docker.types.ServiceMode("global"),
+            networks=[network],
+            labels=labels,
+            container_labels=labels,
+            env=[
+                "PROBE_NODE={{.Node.Hostname}}",
+                "PROBE_SLOT={{.Task.Slot}}",
+                "PROBE_TASK={{.Task.Name}}",
+            ],
+        )
+        log.info("deployed global probe %s on %s", name, network)
+    return wait_global_probe(cluster, name, network)
+
+
+def wait_global_probe(
+    cluster: Cluster, name: str, network: str, timeout_s: float = DEPLOY_TIMEOUT_S
+) -> ProbeDeployment:
+    client = cluster.manager_docker()
+    id_to_name = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
+    host_to_node = {n.name: n.name for n in cluster.nodes}
+
+    def _check() -> ProbeDeployment:
+        svc = client.services.get(name)
+        tasks: dict[str, ProbeTask] = {}
+        seen = []
+        for t in svc.tasks(filters={"desired-state": "running"}):
+            state = t["Status"]["State"]
+            hostname = id_to_name.get(t.get("NodeID", ""), "?")
+            seen.append(f"{hostname}:{state}")
+            if state != "running":
+                continue
+            cid = t["Status"].get("ContainerStatus", {}).get("ContainerID", "")
+            addr = ""
+            for att in t.get("NetworksAttachments", []):
+                if att["Network"]["Spec"]["Name"] == network and att.get("Addresses"):
+                    addr = att["Addresses"][0].split("/")[0]
+            node = host_to_node.get(hostname, hostname)
+            if cid and addr:
+                tasks[node] = ProbeTask(node, cid, addr)
+        missing = [n.name for n in cluster.nodes if n.name not in tasks]
+        if missing:
+            raise NotYet(f"no running probe task yet on {', '.join(missing)} (tasks: {', '.join(seen)})")
+        return ProbeDeployment(name, network, tasks)
+
+    return eventually(
+        _check, timeout_s, f"probe service {name} to run on every node", interval_s=1,
+        hint=f"run 'docker service ps --no-trunc {name}' on a manager to see why tasks do not start",
+    )
+
+
+def remove_service(cluster: Cluster, name: str) -> None:
+    client = cluster.manager_docker()
+    for s in client.services.list(filters={"name": name}):
+        if s.name == name:
+            s.remove()
+
+
+def agent(
+    cluster: Cluster, task: ProbeTask, args: list[str], stdin: Any = None, timeout_s: float = 60.0
+) -> Any:
+    """Run one agent command inside ``task``'s container; return its JSON output."""
+    cmd = "docker exec -i " + task.container_id + " python3 /agent.py " + " ".join(
+        shlex.quote(a) for a in args
+    )
+    data = json.dumps(stdin).encode() if stdin is not None else None
+    res = cluster.host(task.node).run(cmd, timeout_s=timeout_s, input_bytes=data)
+    if res.failed:
+        raise CommandError(
+            f"probe agent on {task.node} failed: `{' '.join(args)}` exited {res.exit_status}: {res.tail(3)}",
+            "check that the probe task still runs on that node ('docker ps')",
+        )
+    try:
+        return json.loads(res.stdout)
+    except json.JSONDecodeError:
+        raise CommandError(
+            f"probe agent on {task.node} printed no JSON for `{' '.join(args)}`: {res.tail(3)}",
+            "the probe image may be stale; rerun to reship it",
+        ) from None
+
+
+def batch(cluster: Cluster, task: ProbeTask, ops: list[dict[str, Any]], timeout_s: float = 90.0) -> list[Any]:
+    result = agent(cluster, task, ["batch"], stdin=ops, timeout_s=timeout_s)
+    assert isinstance(result, list)
+    return result

@@ -1,0 +1,1 @@
+"""Swarm operations over SSH: bootstrap, networks, services."""

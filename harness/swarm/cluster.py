@@ -1,0 +1,87 @@
+"""A provisioned cluster: its inventory, one SSH connection and Docker client per node."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import docker
+
+from harness.inventory.schema import Inventory, Node
+from harness.transport.docker_api import docker_client
+from harness.transport.result import Result
+from harness.transport.ssh import SSHHost, raise_first, run_parallel
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LABEL_RUN = "com.swarm-harness.run"
+LABEL_TEST = "com.swarm-harness.test"
+
+
+class Cluster:
+    def __init__(self, inventory: Inventory, run_id: str = "adhoc") -> None:
+        self.inventory = inventory
+        self.run_id = run_id
+        self.hosts: dict[str, SSHHost] = {
+            n.name: SSHHost.for_node(inventory, n) for n in inventory.nodes
+        }
+        self._docker: dict[str, docker.DockerClient] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.inventory.nodes
+
+    @property
+    def first_manager(self) -> Node:
+        return self.inventory.managers[0]
+
+    def host(self, node: str | Node) -> SSHHost:
+        return self.hosts[node if isinstance(node, str) else node.name]
+
+    def docker(self, node: str | Node) -> docker.DockerClient:
+        name = node if isinstance(node, str) else node.name
+        with self._lock:
+            if name not in self._docker:
+                self._docker[name] = docker_client(self.hosts[name])
+            return self._docker[name]
+
+    def manager_docker(self) -> docker.DockerClient:
+        return self.docker(self.first_manager)
+
+    def run(self, node: str | Node, command: str, timeout_s: float = 120.0) -> Result:
+        return self.host(node).run(command, timeout_s=timeout_s)
+
+    def run_all(self, command: str, timeout_s: float = 120.0) -> dict[str, Result]:
+        return raise_first(run_parallel(self.hosts.values(), lambda h: h.run(command, timeout_s=timeout_s)))
+
+    def each(self, fn: Callable[[Node], T]) -> dict[str, T]:
+        """Apply ``fn`` to every node in parallel; raise the first failure."""
+        by_name = {n.name: n for n in self.nodes}
+        return raise_first(run_parallel(self.hosts.values(), lambda h: fn(by_name[h.name])))
+
+    def docker_json(self, node: str | Node, command: str, timeout_s: float = 60.0) -> list[Any]:
+        """Run a docker CLI command with ``--format '{{json .}}'``; one object per line."""
+        res = self.run(node, command, timeout_s=timeout_s).check()
+        return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+    def labels(self, test_id: str | None = None) -> dict[str, str]:
+        out = {LABEL_RUN: self.run_id}
+        if test_id:
+            out[LABEL_TEST] = test_id[:200]
+        return out
+
+    def close(self) -> None:
+        for client in self._docker.values():
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self._docker.clear()
+        for h in self.hosts.values():
+            h.close()

@@ -1,0 +1,50 @@
+"""The overlay networks under test: one plain, one ``--opt encrypted``, both attachable."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from harness.errors import SwarmError
+from harness.swarm.cluster import Cluster
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    encrypted: bool
+
+    @property
+    def kind(self) -> str:
+        return "encrypted" if self.encrypted else "plain"
+
+
+DEFAULT_NETWORKS = (NetworkSpec("harness-plain", False), NetworkSpec("harness-encrypted", True))
+
+
+def ensure_networks(cluster: Cluster, specs: tuple[NetworkSpec, ...] = DEFAULT_NETWORKS) -> list[str]:
+    """Create missing networks; refuse an existing one whose kind differs."""
+    client = cluster.manager_docker()
+    actions = []
+    for spec in specs:
+        found = [n for n in client.networks.list(names=[spec.name]) if n.name == spec.name]
+        if found:
+            attrs = client.api.inspect_network(found[0].id)
+            encrypted = "encrypted" in (attrs.get("Options") or {})
+            if attrs.get("Driver") != "overlay" or encrypted != spec.encrypted:
+                raise SwarmError(
+                    f"network {spec.name} exists but is not a {spec.kind} overlay "
+                    f"(driver {attrs.get('Driver')}, encrypted={encrypted})",
+                    "remove it or configure other network names",
+                )
+            continue
+        options = {"encrypted": ""} if spec.encrypted else {}
+        client.networks.create(
+            spec.name, driver="overlay", attachable=True, options=options,
+            labels={"com.swarm-harness.run": cluster.run_id, "com.swarm-harness.network": spec.kind},
+        )
+        log.info("created %s overlay %s", spec.kind, spec.name)
+        actions.append(f"network {spec.name}")
+    return actions
