@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -78,10 +79,8 @@ class Cluster:
 
     def close(self) -> None:
         for client in self._docker.values():
-            try:
+            with contextlib.suppress(Exception):
                 client.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
         self._docker.clear()
         for h in self.hosts.values():
             h.close()

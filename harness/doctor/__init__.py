@@ -1,0 +1,1 @@
+"""Doctor: what each node can do, measured before the suites run."""
