@@ -67,8 +67,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             "use --target local, or apply terraform/<target> yourself and pass its inventory",
         )
     spec = LocalSpec(
-        lab=args.lab, nodes=args.nodes, managers=args.managers, release=args.release,
-        node_releases=_node_releases(args.node_release), subnet=args.subnet,
+        lab=args.lab,
+        nodes=args.nodes,
+        managers=args.managers,
+        release=args.release,
+        node_releases=_node_releases(args.node_release),
+        subnet=args.subnet,
     )
     run_dir = args.run_dir or default_run_dir(args.lab)
     spec.validate()
@@ -143,7 +147,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if op == "machine-create":
         lab.preflight()
         machine.create(
-            args.lab, args.node, args.index, args.address, args.subnet, args.release,
+            args.lab,
+            args.node,
+            args.index,
+            args.address,
+            args.subnet,
+            args.release,
             Path(args.run_dir),
         )
         return 0
@@ -151,9 +160,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if state is None:
         if op == "machine-destroy":
             return 0
-        raise UserInputError(
-            f"lab {args.lab!r} has no machine {args.node!r}", "see 'swarm-harness status'"
-        )
+        raise UserInputError(f"lab {args.lab!r} has no machine {args.node!r}", "see 'swarm-harness status'")
     actions: dict[str, Callable[[], object]] = {
         "machine-destroy": lambda: machine.destroy(state),
         "start": lambda: machine.start(state),
@@ -187,11 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nodes", type=int, default=3, help="number of machines, 1-16 (default: 3)")
     up.add_argument("--managers", type=int, default=1, help="swarm managers (default: 1)")
     up.add_argument("--release", default="bookworm", help="bookworm (Engine 20.10) or trixie (26.1)")
-    up.add_argument("--node-release", action="append", default=[], metavar="NODE=RELEASE",
-                    help="per-node image release, e.g. node3=trixie (repeatable)")
+    up.add_argument(
+        "--node-release",
+        action="append",
+        default=[],
+        metavar="NODE=RELEASE",
+        help="per-node image release, e.g. node3=trixie (repeatable)",
+    )
     up.add_argument("--subnet", default="198.18.0.0/24", help="lab LAN (default: 198.18.0.0/24)")
-    up.add_argument("--ready-timeout", type=float, default=180.0, metavar="SECONDS",
-                    help="how long to wait for SSH and dockerd (default: 180)")
+    up.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="how long to wait for SSH and dockerd (default: 180)",
+    )
     up.set_defaults(fn=cmd_up, logs_to_run_dir=True)
 
     down = sub.add_parser("down", help="destroy what 'up' created")

@@ -1,11 +1,213 @@
-"""CLI commands that act on a provisioned cluster: bootstrap, doctor, run."""
+"""CLI commands that act on a cluster: bootstrap, doctor, and the whole ``run``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
 from typing import Any
+
+from harness.errors import HarnessError, UserInputError
+
+log = logging.getLogger(__name__)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from harness.swarm.bootstrap import SwarmSettings
+
+    if args.data_path_port is not None and not 1024 <= args.data_path_port <= 49151:
+        raise UserInputError(
+            f"--data-path-port {args.data_path_port} is outside 1024..49151", "pick a free UDP port"
+        )
+    return SwarmSettings(data_path_port=args.data_path_port)
+
+
+def _networks(args: argparse.Namespace) -> Any:
+    from harness.swarm.networks import NetworkSpec
+
+    return (NetworkSpec(args.plain_network, False), NetworkSpec(args.encrypted_network, True))
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from harness.inventory import load_inventory
+    from harness.runner import StageTimer, prepare_cluster
+
+    inv = load_inventory(args.inventory)
+    run_dir = Path(args.inventory).resolve().parent
+    timer = StageTimer()
+    summary = prepare_cluster(inv, run_dir, _settings(args), _networks(args), timer)
+    actions = summary["bootstrap_actions"]
+    print("bootstrap: " + ("; ".join(actions) if actions else "no changes (swarm already formed)"))
+    print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timer.stages.items()))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor.report import run_doctor
+    from harness.inventory import load_inventory
+    from harness.swarm.cluster import Cluster
+
+    inv = load_inventory(args.inventory)
+    cluster = Cluster(inv)
+    try:
+        report = run_doctor(cluster, ports=not args.no_ports, data_path_port=args.data_path_port)
+    finally:
+        cluster.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.table())
+    if args.out:
+        report.write(Path(args.out))
+    if args.strict and (report.unmet(["vxlan", "ipvs", "esp"]) or report.blocked_ports()):
+        return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cli import _node_releases, harness_command
+    from harness.inventory import load_inventory
+    from harness.provision.cluster import LocalSpec, down, up_local
+    from harness.rundir import default_run_dir
+    from harness.runner import (
+        StageTimer,
+        junit_counts,
+        prepare_cluster,
+        run_suites,
+        write_report,
+    )
+
+    timer = StageTimer()
+    started = time.monotonic()
+    own_cluster = args.inventory is None
+    if own_cluster:
+        if args.target != "local":
+            raise UserInputError(
+                f"target {args.target!r} cannot be provisioned from this machine yet",
+                "apply terraform/<target> yourself and pass --inventory",
+            )
+        spec = LocalSpec(
+            lab=args.lab,
+            nodes=args.nodes,
+            managers=args.managers,
+            release=args.release,
+            node_releases=_node_releases(args.node_release),
+            subnet=args.subnet,
+        )
+        spec.validate()
+        run_dir = args.run_dir or default_run_dir(args.lab)
+    else:
+        run_dir = Path(args.inventory).resolve().parent
+    record: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    exit_code = 2
+    try:
+        if own_cluster:
+            timer.run("up", up_local, spec, run_dir, harness_command())
+            inv_path = run_dir / "inventory.json"
+        else:
+            inv_path = Path(args.inventory)
+        inv = load_inventory(inv_path)
+        record["summary"] = prepare_cluster(inv, run_dir, _settings(args), _networks(args), timer)
+        extra = [
+            "--harness-plain-network",
+            args.plain_network,
+            "--harness-encrypted-network",
+            args.encrypted_network,
+        ]
+        if args.data_path_port:
+            extra += ["--harness-data-path-port", str(args.data_path_port)]
+        if args.k:
+            extra += ["-k", args.k]
+        exit_code = timer.run(
+            "suites",
+            run_suites,
+            inv_path,
+            run_dir,
+            args.suites,
+            args.markers,
+            args.strict,
+            extra,
+            args.workers,
+        )
+        record["pytest_exit_code"] = exit_code
+        record["junit"] = junit_counts(run_dir / "junit.xml")
+    except KeyboardInterrupt:
+        log.error("interrupted; tearing down")
+        exit_code = 130
+        raise
+    except HarnessError as exc:
+        record["error"] = exc.one_line()
+        raise
+    finally:
+        if own_cluster and not args.keep and (run_dir / "run.json").exists():
+            try:
+                timer.run("down", down, run_dir)
+            except HarnessError as exc:
+                log.error("teardown failed: %s", exc.one_line())
+        record["stages_s"] = timer.stages
+        record["total_s"] = round(time.monotonic() - started, 2)
+        if run_dir.exists():
+            path = write_report(run_dir, record)
+            log.info("report: %s", path)
+    counts = record.get("junit", {})
+    print(
+        f"run finished in {record['total_s']:.0f}s: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "tests")
+        + f"; stages: {', '.join(f'{k} {v:.1f}s' for k, v in timer.stages.items())}"
+    )
+    print(f"reports: {run_dir}/junit.xml, {run_dir}/report.json")
+    if args.keep and own_cluster:
+        print(f"cluster kept; tear it down with: swarm-harness down --run-dir {run_dir}")
+    return int(exit_code)
+
+
+def _net_opts(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--data-path-port", type=int, default=None, help="swarm VXLAN port (default 4789)")
+    sp.add_argument("--plain-network", default="harness-plain", help="plain overlay under test")
+    sp.add_argument("--encrypted-network", default="harness-encrypted", help="encrypted overlay under test")
 
 
 def add_commands(sub: Any) -> None:
-    _ = sub
-    _ = argparse
+    bs = sub.add_parser("bootstrap", help="form the swarm, create the test networks, ship probe images")
+    bs.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
+    _net_opts(bs)
+    bs.set_defaults(fn=cmd_bootstrap)
+
+    dr = sub.add_parser("doctor", help="measure capabilities and port reachability per node")
+    dr.add_argument("--inventory", required=True)
+    dr.add_argument("--json", action="store_true")
+    dr.add_argument("--no-ports", action="store_true", help="skip the node-pair port checks")
+    dr.add_argument("--data-path-port", type=int, default=None)
+    dr.add_argument("--out", help="also write the JSON report here")
+    dr.add_argument("--strict", action="store_true", help="exit 1 if anything is unmet or blocked")
+    dr.set_defaults(fn=cmd_doctor)
+
+    rn = sub.add_parser("run", help="up + bootstrap + doctor + suites + report + down (the main job)")
+    rn.add_argument("--inventory", help="use these existing hosts instead of creating a local lab")
+    rn.add_argument("--lab", default="lab", help="lab name (default: lab)")
+    rn.add_argument("--run-dir", type=Path, help="run directory (default: runs/LAB)")
+    rn.add_argument("--target", default="local")
+    rn.add_argument("--nodes", type=int, default=3)
+    rn.add_argument("--managers", type=int, default=1)
+    rn.add_argument("--release", default="bookworm")
+    rn.add_argument("--node-release", action="append", default=[], metavar="NODE=RELEASE")
+    rn.add_argument("--subnet", default="198.18.0.0/24")
+    rn.add_argument("--suites", nargs="+", default=["suites"], help="suite paths (default: suites)")
+    rn.add_argument(
+        "-m",
+        "--markers",
+        default="not disruptive and not upgrade",
+        help="pytest marker expression (default: not disruptive and not upgrade)",
+    )
+    rn.add_argument("-k", default=None, help="pytest -k expression")
+    rn.add_argument("--workers", default="auto", help="pytest-xdist workers (0 = no xdist)")
+    rn.add_argument("--strict", action="store_true", help="unmet capabilities fail their checks")
+    rn.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
+    _net_opts(rn)
+    rn.set_defaults(fn=cmd_run)
+
+    _ = (shutil, sys)

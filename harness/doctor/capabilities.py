@@ -51,7 +51,8 @@ def check_esp(host: SSHHost) -> Capability:
     rc, out = _probe(host, cbc)
     if rc != 0:
         return Capability(
-            "esp", False,
+            "esp",
+            False,
             f"kernel lacks ESP (INET_ESP): adding an ESP SA failed with '{out}'; "
             "encrypted overlays will drop all cross-node traffic",
         )
@@ -59,7 +60,8 @@ def check_esp(host: SSHHost) -> Capability:
     rc, out = _probe(host, gcm)
     if rc != 0:
         return Capability(
-            "esp", False,
+            "esp",
+            False,
             f"kernel has ESP but not AES-GCM (rfc4106(gcm(aes))), which Docker uses: '{out}'",
         )
     return Capability("esp", True, "kernel accepted an AES-GCM ESP security association")
@@ -75,7 +77,8 @@ def check_ipvs(host: SSHHost) -> Capability:
     if rc == 0:
         return Capability("ipvs", True, f"IPVS {'loaded' if out == 'loaded' else 'available as a module'}")
     return Capability(
-        "ipvs", False,
+        "ipvs",
+        False,
         "kernel has no IP_VS (no /proc/net/ip_vs and no ip_vs module): service VIPs "
         "and the ingress routing mesh cannot carry traffic",
     )
@@ -89,8 +92,13 @@ def check_tool(host: SSHHost, name: str) -> Capability:
 
 
 def node_capabilities(host: SSHHost) -> dict[str, Capability]:
-    caps = [check_vxlan(host), check_ipvs(host), check_esp(host), check_tool(host, "tcpdump"),
-            check_tool(host, "iptables")]
+    caps = [
+        check_vxlan(host),
+        check_ipvs(host),
+        check_esp(host),
+        check_tool(host, "tcpdump"),
+        check_tool(host, "iptables"),
+    ]
     return {c.name: c for c in caps}
 
 

@@ -54,7 +54,9 @@ def check_ports(cluster: Cluster, data_path_port: int | None = None) -> list[Por
         rules = [
             f"iptables -w -A INPUT -p udp -s {(dp_addr if port == vxlan else addr)[src]} --dport {port} "
             f"-m comment --comment {_comment(src, port)}"
-            for src in addr if src != host_name for port in udp_ports
+            for src in addr
+            if src != host_name
+            for port in udp_ports
         ]
         cluster.run(host_name, " && ".join(rules), timeout_s=30).check(
             hint="the doctor needs iptables on every node to count UDP arrivals"
@@ -76,8 +78,16 @@ def check_ports(cluster: Cluster, data_path_port: int | None = None) -> list[Por
             ports = [7946] + ([2377] if cluster.inventory.node(dst).is_manager else [])
             for port in ports:
                 res = cluster.run(src, _tcp_cmd(addr[dst], port), timeout_s=15)
-                out.append(PortCheck(src, dst, port, "tcp", res.ok,
-                                     "connected" if res.ok else (res.tail(1) or f"exit {res.exit_status}")))
+                out.append(
+                    PortCheck(
+                        src,
+                        dst,
+                        port,
+                        "tcp",
+                        res.ok,
+                        "connected" if res.ok else (res.tail(1) or f"exit {res.exit_status}"),
+                    )
+                )
             for port in udp_ports:
                 target = (dp_addr if port == vxlan else addr)[dst]
                 sends.append(f"echo swarm-harness-doctor > /dev/udp/{target}/{port}")
@@ -102,9 +112,18 @@ def check_ports(cluster: Cluster, data_path_port: int | None = None) -> list[Por
                 continue
             for port in udp_ports:
                 count = _count(text, _comment(src, port))
-                checks.append(PortCheck(src, dst, port, "udp", count > 0,
-                                        f"{count} of 3 datagrams arrived" if count else
-                                        "no datagram arrived (blocked on the path or by a firewall)"))
+                checks.append(
+                    PortCheck(
+                        src,
+                        dst,
+                        port,
+                        "udp",
+                        count > 0,
+                        f"{count} of 3 datagrams arrived"
+                        if count
+                        else "no datagram arrived (blocked on the path or by a firewall)",
+                    )
+                )
     return sorted(checks, key=lambda c: (c.src, c.dst, c.port, c.proto))
 
 

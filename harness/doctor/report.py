@@ -62,13 +62,13 @@ class DoctorReport:
         rows = [header, "-" * len(header)]
         for n in names:
             f = self.facts.get(n, {})
-            cells = " ".join(
-                f"{'yes' if self.capabilities[n][c].present else 'NO':<8}" for c in caps
-            )
+            cells = " ".join(f"{'yes' if self.capabilities[n][c].present else 'NO':<8}" for c in caps)
             rows.append(f"{n:<10} {f.get('kernel', '?')[:18]:<18} {f.get('engine', '?')[:16]:<16} {cells}")
         missing = [
             f"  {n}: {c.name} missing: {c.reason}"
-            for n in names for c in self.capabilities[n].values() if not c.present
+            for n in names
+            for c in self.capabilities[n].values()
+            if not c.present
         ]
         if missing:
             rows += ["", "unmet capabilities:", *missing]

@@ -37,9 +37,7 @@ def _require(ctx: _Ctx, data: dict[str, Any], key: str, kind: type, where: str) 
     if kind is int and isinstance(value, bool):
         raise ctx.fail(field, f"must be an integer, got {value!r}", "write a whole number")
     if not isinstance(value, kind):
-        raise ctx.fail(
-            field, f"must be a {kind.__name__}, got {type(value).__name__}", "fix its type"
-        )
+        raise ctx.fail(field, f"must be a {kind.__name__}, got {type(value).__name__}", "fix its type")
     return value
 
 
@@ -110,9 +108,7 @@ def parse_inventory(data: Any, source: str, base_dir: Path | None = None) -> Inv
             raise ctx.fail(f"nodes[{i}]", "must be a mapping", "give name, address and role")
         name = _require(ctx, raw, "name", str, where)
         if not _NAME_RE.match(name):
-            raise ctx.fail(
-                f"{where}name", f"{name!r} is not a valid node name", "use lowercase a-z, 0-9, -"
-            )
+            raise ctx.fail(f"{where}name", f"{name!r} is not a valid node name", "use lowercase a-z, 0-9, -")
         if name in seen_names:
             raise ctx.fail(f"{where}name", f"repeats the name {name!r}", "give each node a unique name")
         seen_names.add(name)

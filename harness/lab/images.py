@@ -191,8 +191,14 @@ def _post_process(recipe: Recipe, root: Path) -> None:
     (root / "etc/machine-id").write_text("")
     # Quiet, faster boots: these units have nothing to do in a lab machine.
     wants = root / "etc/systemd/system"
-    for unit in ("systemd-networkd-wait-online.service", "apt-daily.timer", "apt-daily-upgrade.timer",
-                 "e2scrub_all.timer", "fstrim.timer", "man-db.timer"):
+    for unit in (
+        "systemd-networkd-wait-online.service",
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "e2scrub_all.timer",
+        "fstrim.timer",
+        "man-db.timer",
+    ):
         link = wants / unit
         if not link.exists():
             link.symlink_to("/dev/null")

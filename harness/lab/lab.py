@@ -48,8 +48,9 @@ def create_network(lab: str, subnet: str, run_dir: Path) -> None:
     network.create_bridge(lab, subnet)
     lab_dir(lab).mkdir(parents=True, exist_ok=True)
     (lab_dir(lab) / "lab.json").write_text(
-        json.dumps({"lab": lab, "subnet": subnet, "run_dir": str(run_dir),
-                    "bridge": bridge_name(lab)}, indent=2)
+        json.dumps(
+            {"lab": lab, "subnet": subnet, "run_dir": str(run_dir), "bridge": bridge_name(lab)}, indent=2
+        )
     )
 
 

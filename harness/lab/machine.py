@@ -157,9 +157,7 @@ def _ensure_host_key(state: MachineState) -> Path:
     key = keydir / "ssh_host_ed25519_key"
     if not key.exists():
         keydir.mkdir(parents=True, exist_ok=True)
-        hostcmd.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", state.node, "-f", str(key)]
-        )
+        hostcmd.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", state.node, "-f", str(key)])
     return key
 
 
@@ -246,8 +244,14 @@ def create(
     recipe = images.machine_recipe(release)
     images.ensure_image(recipe)
     state = MachineState(
-        lab=lab, node=node, index=index, address=address, subnet=subnet, release=release,
-        image_key=recipe.key, run_dir=str(run_dir.resolve()),
+        lab=lab,
+        node=node,
+        index=index,
+        address=address,
+        subnet=subnet,
+        release=release,
+        image_key=recipe.key,
+        run_dir=str(run_dir.resolve()),
     )
     state.save()
     network.create_node_netns(lab, node, state.veth, address, subnet)
@@ -288,8 +292,13 @@ def start(state: MachineState) -> None:
     ]
     logf = (state.dir / "console.log").open("ab")
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-        env=env, start_new_session=True, close_fds=True,
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
     )
     logf.close()
     state.pid = proc.pid

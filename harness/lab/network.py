@@ -86,9 +86,7 @@ def create_bridge(lab: str, subnet: str) -> None:
         hostcmd.run(["ip", "link", "add", br, "type", "bridge"])
     addrs = hostcmd.run(["ip", "-j", "-4", "addr", "show", "dev", br]).stdout
     have = {
-        f"{a['local']}/{a['prefixlen']}"
-        for i in json.loads(addrs or "[]")
-        for a in i.get("addr_info", [])
+        f"{a['local']}/{a['prefixlen']}" for i in json.loads(addrs or "[]") for a in i.get("addr_info", [])
     }
     if gw not in have:
         hostcmd.run(["ip", "addr", "add", gw, "dev", br])

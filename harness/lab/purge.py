@@ -37,8 +37,10 @@ def _nspawn_pids(lab: str | None) -> list[int]:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if args and args[0].decode(errors="replace").endswith("systemd-nspawn") and any(
-            a.decode(errors="replace").startswith(marker) for a in args
+        if (
+            args
+            and args[0].decode(errors="replace").endswith("systemd-nspawn")
+            and any(a.decode(errors="replace").startswith(marker) for a in args)
         ):
             pids.append(int(entry.name))
     return pids
@@ -59,6 +61,7 @@ def purge(lab: str | None = None) -> list[str]:
         os.kill(pid, signal.SIGTERM)
         removed.append(f"machine process {pid}")
     if pids:
+
         def _all_gone() -> None:
             alive = [p for p in pids if Path(f"/proc/{p}").exists() and p in _nspawn_pids(lab)]
             if alive:
@@ -83,9 +86,7 @@ def purge(lab: str | None = None) -> list[str]:
     bridge = f"{BRIDGE_PREFIX}{lab}" if lab else None
     for link in links:
         name = link.get("ifname", "")
-        if name.startswith(veth_prefix) or (
-            name == bridge if bridge else name.startswith(BRIDGE_PREFIX)
-        ):
+        if name.startswith(veth_prefix) or (name == bridge if bridge else name.startswith(BRIDGE_PREFIX)):
             hostcmd.run(["ip", "link", "del", name], check=False)
             removed.append(f"link {name}")
     labs = state_root() / "labs"

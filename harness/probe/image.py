@@ -67,7 +67,7 @@ def build_tarball() -> Path:
 
 
 def _has_current(host: SSHHost) -> bool:
-    fmt = "{{index .Config.Labels \"" + LABEL_AGENT + "\"}}"
+    fmt = '{{index .Config.Labels "' + LABEL_AGENT + '"}}'
     refs = [image_ref(v) for v in (*VERSIONS, BROKEN)]
     res = host.run(f"docker image inspect --format '{fmt}' {' '.join(refs)}", timeout_s=30)
     return res.ok and all(line.strip() == agent_hash() for line in res.stdout.splitlines())

@@ -65,8 +65,12 @@ class MatrixResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"network": self.network, "retried": self.retried,
-                "checks": [asdict(c) for c in self.checks], "summary": self.summary()}
+        return {
+            "network": self.network,
+            "retried": self.retried,
+            "checks": [asdict(c) for c in self.checks],
+            "summary": self.summary(),
+        }
 
 
 def _ops(dst: ProbeTask, protocols: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -89,15 +93,19 @@ def _judge(src: str, dst: ProbeTask, proto: str, res: dict[str, Any]) -> PairChe
     expected = dst.container_id[:12]
     if proto == "icmp":
         ok = bool(res.get("ok")) and int(res.get("received", 0)) > 0
-        detail = f"{res.get('received', 0)}/{res.get('sent', 0)} replies" if ok else str(
-            res.get("error") or "no reply")
+        detail = (
+            f"{res.get('received', 0)}/{res.get('sent', 0)} replies"
+            if ok
+            else str(res.get("error") or "no reply")
+        )
         return PairCheck(src, dst.node, proto, ok, detail)
     if not res.get("ok"):
         return PairCheck(src, dst.node, proto, False, str(res.get("error") or "failed"))
     got = res.get("hostname")
     if got != expected:
-        return PairCheck(src, dst.node, proto, False,
-                         f"answered by {got!r}, expected the task on {dst.node} ({expected})")
+        return PairCheck(
+            src, dst.node, proto, False, f"answered by {got!r}, expected the task on {dst.node} ({expected})"
+        )
     return PairCheck(src, dst.node, proto, True, f"answered by {got}")
 
 
@@ -145,8 +153,12 @@ def run_matrix(
             if not c.ok:
                 todo.setdefault(c.src, []).append((c.dst, c.protocol))
         if todo:
-            log.info("%s: %d checks failing after pass %d", deployment.network,
-                     sum(len(v) for v in todo.values()), passes)
+            log.info(
+                "%s: %d checks failing after pass %d",
+                deployment.network,
+                sum(len(v) for v in todo.values()),
+                passes,
+            )
             raise _StillFailing()
 
     # Two passes at most: all checks, then only the failures.

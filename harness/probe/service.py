@@ -101,7 +101,10 @@ def wait_global_probe(
         return ProbeDeployment(name, network, tasks)
 
     return eventually(
-        _check, timeout_s, f"probe service {name} to run on every node", interval_s=1,
+        _check,
+        timeout_s,
+        f"probe service {name} to run on every node",
+        interval_s=1,
         hint=f"run 'docker service ps --no-trunc {name}' on a manager to see why tasks do not start",
     )
 
@@ -117,8 +120,8 @@ def agent(
     cluster: Cluster, task: ProbeTask, args: list[str], stdin: Any = None, timeout_s: float = 60.0
 ) -> Any:
     """Run one agent command inside ``task``'s container; return its JSON output."""
-    cmd = "docker exec -i " + task.container_id + " python3 /agent.py " + " ".join(
-        shlex.quote(a) for a in args
+    cmd = (
+        "docker exec -i " + task.container_id + " python3 /agent.py " + " ".join(shlex.quote(a) for a in args)
     )
     data = json.dumps(stdin).encode() if stdin is not None else None
     res = cluster.host(task.node).run(cmd, timeout_s=timeout_s, input_bytes=data)

@@ -57,9 +57,7 @@ class LocalSpec:
             images.machine_recipe(rel)
         net = network.parse_subnet(self.subnet)
         if net.num_addresses < 11 + self.nodes + 1:
-            raise UserInputError(
-                f"subnet {self.subnet} is too small for {self.nodes} nodes", "use a /24"
-            )
+            raise UserInputError(f"subnet {self.subnet} is too small for {self.nodes} nodes", "use a /24")
 
     def releases(self) -> set[str]:
         return {self.release, *self.node_releases.values()}

@@ -95,7 +95,8 @@ def bootstrap(cluster: Cluster, settings: SwarmSettings | None = None) -> Bootst
     client.swarm.reload()
     tokens = client.swarm.attrs["JoinTokens"]
     joiners = [
-        n for n in cluster.nodes
+        n
+        for n in cluster.nodes
         if n is not first and states[n.name].get("LocalNodeState", "inactive") != "active"
     ]
 
@@ -123,9 +124,7 @@ def bootstrap(cluster: Cluster, settings: SwarmSettings | None = None) -> Bootst
         by_name = {n.name: n for n in workers}
         raise_first(run_parallel([cluster.host(n) for n in workers], lambda h: _join(by_name[h.name])))
         report.actions.extend(f"join {n.name} as worker" for n in workers)
-    report.node_ids = {
-        n.name: _swarm_info(cluster, n)["NodeID"] for n in cluster.nodes
-    }
+    report.node_ids = {n.name: _swarm_info(cluster, n)["NodeID"] for n in cluster.nodes}
     wait_nodes_ready(cluster, report.node_ids)
     report.actions.extend(apply_labels(cluster, report.node_ids))
     return report
@@ -160,7 +159,10 @@ def wait_nodes_ready(
             raise NotYet(", ".join(bad))
 
     eventually(
-        _check, timeout_s, "every node to be Ready and Active", interval_s=1,
+        _check,
+        timeout_s,
+        "every node to be Ready and Active",
+        interval_s=1,
         hint="check dockerd on the nodes named and that 2377/tcp and 7946 are open between them",
     )
 

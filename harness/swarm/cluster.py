@@ -28,9 +28,7 @@ class Cluster:
     def __init__(self, inventory: Inventory, run_id: str = "adhoc") -> None:
         self.inventory = inventory
         self.run_id = run_id
-        self.hosts: dict[str, SSHHost] = {
-            n.name: SSHHost.for_node(inventory, n) for n in inventory.nodes
-        }
+        self.hosts: dict[str, SSHHost] = {n.name: SSHHost.for_node(inventory, n) for n in inventory.nodes}
         self._docker: dict[str, docker.DockerClient] = {}
         self._lock = threading.Lock()
 

@@ -42,7 +42,10 @@ def ensure_networks(cluster: Cluster, specs: tuple[NetworkSpec, ...] = DEFAULT_N
             continue
         options = {"encrypted": ""} if spec.encrypted else {}
         client.networks.create(
-            spec.name, driver="overlay", attachable=True, options=options,
+            spec.name,
+            driver="overlay",
+            attachable=True,
+            options=options,
             labels={"com.swarm-harness.run": cluster.run_id, "com.swarm-harness.network": spec.kind},
         )
         log.info("created %s overlay %s", spec.kind, spec.name)

@@ -55,8 +55,12 @@ class SSHHost:
     @classmethod
     def for_node(cls, inventory: Inventory, node: Node) -> SSHHost:
         return cls(
-            node.name, node.address, inventory.ssh.user, inventory.ssh.private_key_path,
-            inventory.ssh.known_hosts_path, inventory.ssh.port,
+            node.name,
+            node.address,
+            inventory.ssh.user,
+            inventory.ssh.private_key_path,
+            inventory.ssh.known_hosts_path,
+            inventory.ssh.port,
         )
 
     def __repr__(self) -> str:
@@ -91,8 +95,7 @@ class SSHHost:
             client.close()
             raise HostKeyError(
                 f"host key of {where} does not match {self.known_hosts_path}",
-                "the host was replaced or someone is intercepting; verify the host, "
-                "then update known_hosts",
+                "the host was replaced or someone is intercepting; verify the host, then update known_hosts",
             ) from None
         except paramiko.SSHException as exc:
             client.close()
@@ -270,8 +273,7 @@ class SSHHost:
             raise
         except HarnessError:
             raise TransportError(
-                f"{self.name} ({self.address}) not ready after {timeout_s:.0f}s; "
-                f"last state: {last[0]}",
+                f"{self.name} ({self.address}) not ready after {timeout_s:.0f}s; last state: {last[0]}",
                 "check the machine's console log and that sshd and dockerd start",
             ) from None
         raise AssertionError("unreachable")

@@ -1,0 +1,1112 @@
+#!/usr/bin/env python3
+"""Probe agent: the in-container half of the Swarm overlay test harness.
+
+This file is copied *alone* into a minimal Debian container and run as
+``python3 /agent.py <command> ...``.  It must therefore stay a single file that
+uses only the Python 3.11 standard library and never imports ``harness``.
+
+Every command prints exactly one JSON document on stdout (``load``/``hold`` may
+write it to ``--out`` instead).  A failed dial is *data*, not a crash: the exit
+code is 0 and the failure is described in the JSON.  Bad arguments exit 2.
+
+Commands:
+  serve   HTTP + UDP echo + TCP line-echo servers (the workload under test)
+  dns     resolve a name to IPv4 addresses
+  tcp     connect to a ``serve`` TCP port and read its hostname line
+  udp     send a token to a ``serve`` UDP port and check the echo
+  http    GET a URL; understands ``/`` (hostname/version) and ``/bytes`` (sha256)
+  ping    ICMP echo over a raw socket, optionally with DF set (MTU checks)
+  batch   run a JSON list of dns/tcp/udp/http/ping probes concurrently
+  load    sequential GETs for a while; counts versions, errors and outage gaps
+  hold    keep one TCP connection alive and detect when it breaks
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import errno
+import hashlib
+import http.client
+import http.server
+import itertools
+import json
+import os
+import signal
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+AGENT_VERSION = "1"
+
+Result: TypeAlias = dict[str, Any]
+
+# --- limits: every loop and buffer in this file is bounded by one of these ----------------------
+BYTES_CAP = 64 * 1024 * 1024  # largest /bytes body served (and read back by `http`)
+SLOW_CAP_MS = 120_000  # longest /slow sleep
+LINE_LIMIT = 65_536  # longest line read from a TCP peer
+TCP_IDLE_TIMEOUT_S = 900.0  # server side: drop a silent long-lived connection after this
+HTTP_IDLE_TIMEOUT_S = 60.0  # server side: drop an idle keep-alive HTTP connection after this
+LOAD_MAX_REQUESTS = 100_000
+HOLD_MAX_EXCHANGES = 1_000_000
+BATCH_MAX_ITEMS = 10_000
+BATCH_WORKERS = 32
+PING_MAX_COUNT = 1000
+PING_MAX_SIZE = 65_507  # 65535 - 20 (IP header) - 8 (ICMP header)
+MIN_INTERVAL_S = 0.001
+
+# Linux socket option numbers (not all are exported by the socket module).
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DO = 2
+IP_MTU = 14
+
+ICMP_ECHO_REPLY = 0
+ICMP_DEST_UNREACH = 3
+ICMP_ECHO_REQUEST = 8
+ICMP_TIME_EXCEEDED = 11
+
+DEFAULT_UNHEALTHY_FILE = "/tmp/unhealthy"
+
+
+# ================================================================================================
+# helpers
+# ================================================================================================
+
+
+def _elapsed(start: float) -> float:
+    """Monotonic seconds since ``start``, rounded so the JSON stays readable."""
+    return round(time.monotonic() - start, 6)
+
+
+def error_text(exc: BaseException) -> str:
+    """Turn an exception into a short, *stable* string.
+
+    ``load`` counts errors by this text, so it must not embed addresses, ports or
+    byte counts that would split one failure mode into many keys.
+    """
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        if isinstance(exc.reason, BaseException):
+            return error_text(exc.reason)
+        return f"URLError: {exc.reason}"
+    if isinstance(exc, socket.gaierror):
+        if exc.errno == socket.EAI_NONAME:
+            return "NXDOMAIN"
+        return f"DNS: {exc.strerror}"
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError since 3.10
+        return "timeout"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "IncompleteRead"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "RemoteDisconnected"
+    if isinstance(exc, http.client.HTTPException):
+        return type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno:
+        name = errno.errorcode.get(exc.errno, f"errno {exc.errno}")
+        return f"{name}: {exc.strerror or os.strerror(exc.errno)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _resolve_ipv4(host: str) -> str:
+    """Resolve ``host`` to one IPv4 address (the overlay is IPv4-only)."""
+    infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)
+    return str(infos[0][4][0])
+
+
+def _read_line(sock_file: Any) -> bytes:
+    """Read one bounded line; EOF becomes an error because every caller expects data."""
+    line: bytes = sock_file.readline(LINE_LIMIT)
+    if not line:
+        raise ConnectionError("connection closed by peer")
+    return line
+
+
+def _emit(result: Any, out: str | None = None) -> None:
+    """Write the single JSON document: to ``out`` atomically, else to stdout."""
+    text = json.dumps(result, separators=(",", ":"))
+    if out is None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    tmp = f"{out}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, out)
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop`` so long-running commands can still write their result."""
+
+    def handler(signum: int, frame: types.FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _pattern(n: int) -> bytes:
+    """Deterministic body for /bytes: repeating 0..255, so corruption is detectable."""
+    block = bytes(range(256))
+    reps = n // 256 + 1
+    return (block * reps)[:n]
+
+
+# ================================================================================================
+# serve
+# ================================================================================================
+
+
+class _ProbeHTTPHandler(http.server.BaseHTTPRequestHandler):
+    """Answers /, /health, /bytes and /slow; identity comes from PROBE_* env vars."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "probe-agent/" + AGENT_VERSION
+    timeout = HTTP_IDLE_TIMEOUT_S  # idle keep-alive connections must not pin threads forever
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Per-request logging would flood `docker logs` under load; drop it."""
+
+    def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        """Always send Content-Length so keep-alive clients can frame the response."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _identity(self) -> bytes:
+        """Body of `/`: which task answered, so the harness can see load balancing."""
+        doc = {
+            "hostname": socket.gethostname(),
+            "version": os.environ.get("PROBE_VERSION") or "dev",
+            "node": os.environ.get("PROBE_NODE", ""),
+            "slot": os.environ.get("PROBE_SLOT", ""),
+            "task": os.environ.get("PROBE_TASK", ""),
+            "client": self.client_address[0],
+        }
+        return json.dumps(doc).encode()
+
+    def _int_param(self, query: dict[str, list[str]], key: str, default: int) -> int | None:
+        """Parse a non-negative integer query parameter; None means 'bad request'."""
+        raw = query.get(key, [str(default)])[0]
+        try:
+            value = int(raw)
+        except ValueError:
+            return None
+        return value if value >= 0 else None
+
+    def do_GET(self) -> None:
+        """Route the four endpoints; anything else is a 404 so typos are visible."""
+        parsed = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(parsed.query)
+        path = parsed.path
+        if path == "/":
+            self._send(200, self._identity(), "application/json")
+        elif path == "/health":
+            flag = os.environ.get("PROBE_UNHEALTHY_FILE") or DEFAULT_UNHEALTHY_FILE
+            if os.path.exists(flag):
+                self._send(503, b"unhealthy\n", "text/plain")
+            else:
+                self._send(200, b"ok\n", "text/plain")
+        elif path == "/bytes":
+            n = self._int_param(query, "n", 1024)
+            if n is None:
+                self._send(400, b"bad n\n", "text/plain")
+                return
+            body = _pattern(min(n, BYTES_CAP))
+            digest = hashlib.sha256(body).hexdigest()
+            self._send(200, body, "application/octet-stream", {"X-Sha256": digest})
+        elif path == "/slow":
+            ms = self._int_param(query, "ms", 1000)
+            if ms is None:
+                self._send(400, b"bad ms\n", "text/plain")
+                return
+            time.sleep(min(ms, SLOW_CAP_MS) / 1000.0)
+            self._send(200, self._identity(), "application/json")
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+    do_HEAD = do_GET
+
+
+def _quiet_handle_error(server: socketserver.BaseServer, request: Any, client_address: Any) -> None:
+    """Clients vanishing mid-response is normal under chaos tests; only log real bugs."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return
+    socketserver.BaseServer.handle_error(server, request, client_address)
+
+
+class _ProbeHTTPServer(http.server.ThreadingHTTPServer):
+    """Threaded so /slow and long downloads do not block health checks."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    handle_error = _quiet_handle_error
+
+
+class _TCPEchoHandler(socketserver.StreamRequestHandler):
+    """Greets with the hostname, then echoes lines: the long-lived connection target of `hold`."""
+
+    timeout = TCP_IDLE_TIMEOUT_S
+
+    def handle(self) -> None:
+        """Echo until the client closes, the idle timeout hits, or the peer resets."""
+        try:
+            self.wfile.write(socket.gethostname().encode() + b"\n")
+            self.wfile.flush()
+            for _ in range(HOLD_MAX_EXCHANGES * 4):
+                line = self.rfile.readline(LINE_LIMIT)
+                if not line:
+                    return
+                self.wfile.write(line)
+                self.wfile.flush()
+        except OSError:
+            return
+
+
+class _TCPEchoServer(socketserver.ThreadingTCPServer):
+    """One thread per connection; daemon threads so shutdown never waits on a client."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    handle_error = _quiet_handle_error
+
+
+def _udp_echo_loop(sock: socket.socket, stop: threading.Event) -> None:
+    """Reply to every datagram with hostname + echo; the short timeout lets us notice `stop`."""
+    hostname = socket.gethostname()
+    sock.settimeout(0.5)
+    while not stop.is_set():
+        try:
+            data, peer = sock.recvfrom(65_535)
+        except TimeoutError:
+            continue
+        except OSError:
+            if stop.is_set():
+                return
+            time.sleep(0.05)  # e.g. a stray ICMP error; do not spin
+            continue
+        reply = json.dumps({"hostname": hostname, "echo": data.decode("utf-8", "replace")}).encode()
+        try:
+            sock.sendto(reply, peer)
+        except OSError:
+            continue
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the three servers until SIGTERM/SIGINT."""
+    if os.environ.get("PROBE_FAIL_START") == "1":
+        _emit({"op": "serve", "ok": False, "error": "PROBE_FAIL_START=1"})
+        return 1
+    stop = threading.Event()
+    try:
+        httpd = _ProbeHTTPServer((args.bind, args.http_port), _ProbeHTTPHandler)
+        tcpd = _TCPEchoServer((args.bind, args.tcp_port), _TCPEchoHandler)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        udp.bind((args.bind, args.udp_port))
+    except OSError as exc:
+        _emit({"op": "serve", "ok": False, "error": error_text(exc)})
+        return 1
+    _install_stop_handlers(stop)
+    threads = [
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True),
+        threading.Thread(target=tcpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True),
+        threading.Thread(target=_udp_echo_loop, args=(udp, stop), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    _emit(
+        {
+            "op": "serve",
+            "ok": True,
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "agent_version": AGENT_VERSION,
+            "http_port": httpd.server_address[1],
+            "tcp_port": tcpd.server_address[1],
+            "udp_port": udp.getsockname()[1],
+        }
+    )
+    while not stop.wait(1.0):
+        pass  # serve is long-running by design; a signal ends it
+    httpd.shutdown()
+    tcpd.shutdown()
+    httpd.server_close()
+    tcpd.server_close()
+    udp.close()
+    return 0
+
+
+# ================================================================================================
+# single probes (shared by the subcommands and `batch`)
+# ================================================================================================
+
+
+def probe_dns(name: str, timeout_s: float = 5.0) -> Result:
+    """Resolve ``name`` like the application would (getaddrinfo => /etc/hosts + Docker DNS).
+
+    getaddrinfo has no timeout, so it runs in a daemon thread we stop waiting for.
+    """
+    start = time.monotonic()
+    result: Result = {"op": "dns", "name": name, "ok": False, "addresses": [], "error": None}
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["infos"] = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+        except BaseException as exc:
+            box["exc"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        result["error"] = "timeout"
+    elif "exc" in box:
+        exc = box["exc"]
+        if isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_NONAME:
+            result["error"] = "NXDOMAIN"
+        elif isinstance(exc, socket.gaierror):
+            result["error"] = f"{exc.strerror} (gaierror {exc.errno})"
+        else:
+            result["error"] = error_text(exc)
+    else:
+        result["addresses"] = sorted({str(info[4][0]) for info in box["infos"]})
+        result["ok"] = True
+    result["duration_s"] = _elapsed(start)
+    return result
+
+
+def probe_tcp(host: str, port: int, timeout_s: float = 3.0) -> Result:
+    """Connect and read the greeting; ``ok`` needs both, ``connected`` says how far we got."""
+    start = time.monotonic()
+    result: Result = {
+        "op": "tcp",
+        "target": f"{host}:{port}",
+        "ok": False,
+        "connected": False,
+        "hostname": None,
+        "error": None,
+    }
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            result["connected"] = True
+            sock.settimeout(timeout_s)
+            with sock.makefile("rb") as fh:
+                line = _read_line(fh)
+            result["hostname"] = line.decode("utf-8", "replace").strip()
+            result["ok"] = True
+    except Exception as exc:
+        result["error"] = error_text(exc)
+    result["duration_s"] = _elapsed(start)
+    return result
+
+
+def probe_udp(host: str, port: int, timeout_s: float = 3.0) -> Result:
+    """Send a unique token and wait for its echo.
+
+    UDP may drop a datagram, so the token is re-sent up to three times within the
+    timeout; stale or foreign replies are skipped.  A connected socket turns an
+    ICMP port-unreachable into ECONNREFUSED instead of a silent timeout.
+    """
+    start = time.monotonic()
+    deadline = start + timeout_s
+    token = f"probe-{uuid.uuid4().hex}"
+    result: Result = {
+        "op": "udp",
+        "target": f"{host}:{port}",
+        "ok": False,
+        "hostname": None,
+        "attempts": 0,
+        "error": None,
+    }
+    attempts = 3
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect((_resolve_ipv4(host), port))
+            for attempt in range(attempts):
+                sock.send(token.encode())
+                result["attempts"] = attempt + 1
+                slot_end = min(deadline, time.monotonic() + timeout_s / attempts)
+                if attempt == attempts - 1:
+                    slot_end = deadline
+                while (remaining := slot_end - time.monotonic()) > 0:
+                    sock.settimeout(remaining)
+                    try:
+                        data = sock.recv(65_535)
+                    except TimeoutError:
+                        break
+                    try:
+                        doc = json.loads(data)
+                    except ValueError:
+                        continue
+                    if isinstance(doc, dict) and doc.get("echo") == token:
+                        result["ok"] = True
+                        result["hostname"] = doc.get("hostname")
+                        break
+                if result["ok"] or time.monotonic() >= deadline:
+                    break
+            if not result["ok"]:
+                result["error"] = "timeout"
+    except Exception as exc:
+        result["error"] = error_text(exc)
+    result["duration_s"] = _elapsed(start)
+    return result
+
+
+# urllib would otherwise honour http_proxy from the container environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def probe_http(url: str, timeout_s: float = 3.0) -> Result:
+    """GET ``url``; pick out hostname/version from JSON bodies and verify /bytes checksums."""
+    start = time.monotonic()
+    path = urllib.parse.urlsplit(url).path or "/"
+    result: Result = {
+        "op": "http",
+        "url": url,
+        "ok": False,
+        "status": None,
+        "hostname": None,
+        "version": None,
+        "error": None,
+    }
+    is_bytes = path == "/bytes"
+    if is_bytes:
+        result["bytes"] = 0
+        result["intact"] = False
+    try:
+        status: int
+        headers: Any
+        try:
+            with _OPENER.open(url, timeout=timeout_s) as resp:
+                status = resp.status
+                headers = resp.headers
+                body: bytes = resp.read(BYTES_CAP + 1)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            headers = exc.headers
+            body = exc.read(LINE_LIMIT) if exc.fp is not None else b""
+        result["status"] = status
+        content_type = str(headers.get("Content-Type", ""))
+        if content_type.startswith("application/json"):
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict):
+                result["hostname"] = doc.get("hostname")
+                result["version"] = doc.get("version")
+        digest = headers.get("X-Sha256")
+        if is_bytes or digest is not None:
+            result["bytes"] = len(body)
+            result["intact"] = digest is not None and hashlib.sha256(body).hexdigest() == str(digest).lower()
+        if not 200 <= status < 300:
+            result["error"] = f"HTTP {status}"
+        elif (is_bytes or digest is not None) and not result["intact"]:
+            result["error"] = "missing X-Sha256 header" if digest is None else "sha256 mismatch"
+        else:
+            result["ok"] = True
+    except Exception as exc:
+        result["error"] = error_text(exc)
+    result["duration_s"] = _elapsed(start)
+    return result
+
+
+# --- ping -----------------------------------------------------------------------------------------
+
+_ident_lock = threading.Lock()
+_ident_counter = itertools.count()
+
+
+def _next_ident() -> int:
+    """Unique ICMP identifier per ping call, so concurrent pings in one `batch` do not cross."""
+    with _ident_lock:
+        return (os.getpid() + next(_ident_counter) * 7919) & 0xFFFF
+
+
+def _checksum(data: bytes) -> int:
+    """RFC 1071 internet checksum."""
+    if len(data) % 2:
+        data += b"\x00"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def _echo_request(ident: int, seq: int, payload: bytes) -> bytes:
+    """Build an ICMP echo request (type 8)."""
+    header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq)
+    csum = _checksum(header + payload)
+    return struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, csum, ident, seq) + payload
+
+
+def _classify_icmp(packet: bytes, ident: int, seq: int, payload: bytes) -> tuple[str, str | None] | None:
+    """Decide what a packet from the raw socket means for *our* echo (ident, seq).
+
+    Returns None for unrelated traffic (the kernel hands every ICMP packet to every
+    raw socket, including our own outgoing request on loopback), ("reply", None)
+    for a matching echo reply, or ("error", text) for an ICMP error about our request.
+    """
+    if len(packet) < 20:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    icmp = packet[ihl:]
+    if len(icmp) < 8:
+        return None
+    icmp_type, code = icmp[0], icmp[1]
+    if icmp_type == ICMP_ECHO_REPLY:
+        r_ident, r_seq = struct.unpack("!HH", icmp[4:8])
+        if (r_ident, r_seq) != (ident, seq):
+            return None
+        if icmp[8:] != payload:
+            return ("error", "payload mismatch")
+        return ("reply", None)
+    if icmp_type in (ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED):
+        inner = icmp[8:]
+        if len(inner) < 20:
+            return None
+        inner_ihl = (inner[0] & 0x0F) * 4
+        if inner[9] != socket.IPPROTO_ICMP or len(inner) < inner_ihl + 8:
+            return None
+        o_type, _, _, o_ident, o_seq = struct.unpack("!BBHHH", inner[inner_ihl : inner_ihl + 8])
+        if o_type != ICMP_ECHO_REQUEST or (o_ident, o_seq) != (ident, seq):
+            return None
+        if icmp_type == ICMP_TIME_EXCEEDED:
+            return ("error", "ICMP time exceeded")
+        if code == 4:
+            (mtu,) = struct.unpack("!H", icmp[6:8])
+            return ("error", f"ICMP fragmentation needed (next-hop MTU {mtu})")
+        return ("error", f"ICMP destination unreachable (code {code})")
+    return None
+
+
+def _path_mtu(sock: socket.socket, address: str) -> int | None:
+    """Ask the kernel for the route MTU towards ``address`` (IP_MTU needs a connected socket)."""
+    try:
+        sock.connect((address, 0))
+        return int(sock.getsockopt(socket.IPPROTO_IP, IP_MTU))
+    except OSError:
+        return None
+
+
+def probe_ping(
+    host: str,
+    size: int = 56,
+    count: int = 1,
+    timeout_s: float = 2.0,
+    df: bool = False,
+    interval_s: float = 0.2,
+) -> Result:
+    """ICMP echo with an exact payload size; with ``df`` it proves the path MTU.
+
+    ``ok`` is true when at least one reply came back (ping(8) semantics); compare
+    ``received`` with ``sent`` for loss.  With DF set, a packet larger than the
+    known path MTU is refused locally by sendto() with EMSGSIZE, which is reported
+    rather than silently fragmented.
+    """
+    start = time.monotonic()
+    result: Result = {
+        "op": "ping",
+        "target": host,
+        "address": None,
+        "size": size,
+        "df": df,
+        "ok": False,
+        "received": 0,
+        "sent": 0,
+        "rtt_ms": [],
+        "error": None,
+    }
+    if not 0 <= size <= PING_MAX_SIZE or not 1 <= count <= PING_MAX_COUNT:
+        result["error"] = f"bad arguments: size must be 0..{PING_MAX_SIZE}, count 1..{PING_MAX_COUNT}"
+        result["duration_s"] = _elapsed(start)
+        return result
+    try:
+        address = _resolve_ipv4(host)
+        result["address"] = address
+    except Exception as exc:
+        result["error"] = error_text(exc)
+        result["duration_s"] = _elapsed(start)
+        return result
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    except PermissionError:
+        result["error"] = "EPERM: raw ICMP socket needs root or CAP_NET_RAW"
+        result["duration_s"] = _elapsed(start)
+        return result
+    except OSError as exc:
+        result["error"] = error_text(exc)
+        result["duration_s"] = _elapsed(start)
+        return result
+    last_error: str | None = None
+    with sock:
+        try:
+            if df:
+                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        except OSError as exc:
+            result["error"] = error_text(exc)
+            result["duration_s"] = _elapsed(start)
+            return result
+        ident = _next_ident()
+        payload = _pattern(size)
+        for seq in range(1, count + 1):
+            if seq > 1:
+                time.sleep(max(interval_s, 0.0))
+            packet = _echo_request(ident, seq, payload)
+            sent_at = time.monotonic()
+            try:
+                sock.sendto(packet, (address, 0))
+            except OSError as exc:
+                if exc.errno == errno.EMSGSIZE:
+                    mtu = _path_mtu(sock, address)
+                    result["mtu"] = mtu
+                    last_error = f"EMSGSIZE (exceeds path MTU {mtu if mtu is not None else 'unknown'})"
+                else:
+                    last_error = error_text(exc)
+                break  # the next packet would fail the same way
+            result["sent"] += 1
+            deadline = sent_at + timeout_s
+            outcome: str | None = "timeout"
+            while (remaining := deadline - time.monotonic()) > 0:
+                sock.settimeout(remaining)
+                try:
+                    data = sock.recv(PING_MAX_SIZE + 1024)
+                except TimeoutError:
+                    break
+                except OSError as exc:
+                    outcome = error_text(exc)
+                    break
+                verdict = _classify_icmp(data, ident, seq, payload)
+                if verdict is None:
+                    continue
+                kind, text = verdict
+                if kind == "reply":
+                    result["received"] += 1
+                    result["rtt_ms"].append(round((time.monotonic() - sent_at) * 1000.0, 3))
+                    outcome = None
+                else:
+                    outcome = text
+                break
+            if outcome is not None:
+                last_error = outcome
+    result["ok"] = result["received"] > 0
+    result["error"] = None if result["ok"] else last_error
+    if result["ok"] and result["received"] < result["sent"]:
+        result["loss_error"] = last_error
+    result["duration_s"] = _elapsed(start)
+    return result
+
+
+# ================================================================================================
+# batch
+# ================================================================================================
+
+
+def _item_str(item: dict[str, Any], key: str) -> str:
+    """Required string field of a batch item."""
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key!r} must be a non-empty string")
+    return value
+
+
+def _item_int(item: dict[str, Any], key: str, default: int | None, lo: int, hi: int) -> int:
+    """Integer field of a batch item (bool is rejected even though it is an int)."""
+    value = item.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{key!r} must be an integer in {lo}..{hi}")
+    return value
+
+
+def _item_float(item: dict[str, Any], key: str, default: float) -> float:
+    """Positive number field of a batch item."""
+    value = item.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+        raise ValueError(f"{key!r} must be a number in (0, 3600]")
+    return float(value)
+
+
+def _item_bool(item: dict[str, Any], key: str, default: bool) -> bool:
+    """Boolean field of a batch item."""
+    value = item.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key!r} must be a boolean")
+    return value
+
+
+def _item_call(item: dict[str, Any]) -> Callable[[], Result]:
+    """Validate one batch item and bind it to its probe; raises ValueError on a bad item."""
+    op = item.get("op")
+    if op == "dns":
+        name = _item_str(item, "name")
+        timeout = _item_float(item, "timeout_s", 5.0)
+        return lambda: probe_dns(name, timeout)
+    if op in ("tcp", "udp"):
+        host = _item_str(item, "host")
+        port = _item_int(item, "port", None, 1, 65535)
+        timeout = _item_float(item, "timeout_s", 3.0)
+        fn = probe_tcp if op == "tcp" else probe_udp
+        return lambda: fn(host, port, timeout)
+    if op == "http":
+        url = _item_str(item, "url")
+        timeout = _item_float(item, "timeout_s", 3.0)
+        return lambda: probe_http(url, timeout)
+    if op == "ping":
+        host = _item_str(item, "host")
+        size = _item_int(item, "size", 56, 0, PING_MAX_SIZE)
+        count = _item_int(item, "count", 1, 1, PING_MAX_COUNT)
+        timeout = _item_float(item, "timeout_s", 2.0)
+        df = _item_bool(item, "df", False)
+        return lambda: probe_ping(host, size, count, timeout, df)
+    raise ValueError(f"unknown op {op!r} (expected dns, tcp, udp, http or ping)")
+
+
+def run_batch(items: list[Any]) -> list[Result]:
+    """Run probes concurrently, keeping input order; a bad item yields an error result, not a crash."""
+    results: list[Result | None] = [None] * len(items)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=BATCH_WORKERS) as pool:
+        futures: dict[concurrent.futures.Future[Result], int] = {}
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                results[index] = {"op": None, "ok": False, "error": "bad item: not an object"}
+                continue
+            try:
+                call = _item_call(item)
+            except ValueError as exc:
+                results[index] = {"op": item.get("op"), "ok": False, "error": f"bad item: {exc}"}
+                continue
+            futures[pool.submit(call)] = index
+        for future, index in futures.items():
+            try:
+                results[index] = future.result()
+            except Exception as exc:  # a probe bug must not lose the whole row
+                results[index] = {"op": items[index].get("op"), "ok": False, "error": error_text(exc)}
+    final: list[Result] = []
+    for item, res in zip(items, results, strict=True):
+        assert res is not None
+        if isinstance(item, dict) and "id" in item:
+            res["id"] = item["id"]
+        final.append(res)
+    return final
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Read the probe list from stdin: one `docker exec` per reachability row."""
+    try:
+        items = json.loads(sys.stdin.read())
+    except ValueError as exc:
+        _emit({"op": "batch", "ok": False, "error": f"stdin is not JSON: {exc}"})
+        return 2
+    if not isinstance(items, list) or len(items) > BATCH_MAX_ITEMS:
+        _emit(
+            {"op": "batch", "ok": False, "error": f"stdin must be a JSON list of <= {BATCH_MAX_ITEMS} items"}
+        )
+        return 2
+    _emit(run_batch(items))
+    return 0
+
+
+# ================================================================================================
+# load and hold (long-running, SIGTERM-aware)
+# ================================================================================================
+
+
+def run_load(
+    url: str,
+    duration_s: float,
+    interval_s: float = 0.05,
+    timeout_s: float = 2.0,
+    stop: threading.Event | None = None,
+) -> Result:
+    """Sequential GETs (a new connection each, so the VIP load balancer picks per request).
+
+    ``longest_gap_s`` is the longest time between two successful responses; with
+    fewer than two successes it is the whole run, i.e. an outage throughout.
+    """
+    stop = stop or threading.Event()
+    start = time.monotonic()
+    sent = failed = 0
+    errors: dict[str, int] = {}
+    versions: dict[str, int] = {}
+    hostnames: dict[str, int] = {}
+    successes = 0
+    last_ok: float | None = None
+    longest_gap = 0.0
+    first_failure: float | None = None
+    last_failure: float | None = None
+    while sent < LOAD_MAX_REQUESTS and not stop.is_set() and time.monotonic() - start < duration_s:
+        res = probe_http(url, timeout_s)
+        now = time.monotonic() - start
+        sent += 1
+        if res["ok"]:
+            successes += 1
+            if last_ok is not None:
+                longest_gap = max(longest_gap, now - last_ok)
+            last_ok = now
+            version = str(res.get("version"))
+            hostname = str(res.get("hostname"))
+            versions[version] = versions.get(version, 0) + 1
+            hostnames[hostname] = hostnames.get(hostname, 0) + 1
+        else:
+            failed += 1
+            text = str(res.get("error"))
+            errors[text] = errors.get(text, 0) + 1
+            if first_failure is None:
+                first_failure = now
+            last_failure = now
+        remaining = duration_s - (time.monotonic() - start)
+        if remaining > 0:
+            stop.wait(min(max(interval_s, 0.0), remaining))
+    total = time.monotonic() - start
+    if successes < 2:
+        longest_gap = total
+    return {
+        "op": "load",
+        "url": url,
+        "sent": sent,
+        "failed": failed,
+        "errors": errors,
+        "versions": versions,
+        "hostnames": hostnames,
+        "longest_gap_s": round(longest_gap, 6),
+        "first_failure_s": None if first_failure is None else round(first_failure, 6),
+        "last_failure_s": None if last_failure is None else round(last_failure, 6),
+        "stopped_early": stop.is_set(),
+        "duration_s": round(total, 6),
+    }
+
+
+def run_hold(
+    host: str,
+    port: int,
+    duration_s: float,
+    interval_s: float = 1.0,
+    timeout_s: float = 3.0,
+    stop: threading.Event | None = None,
+) -> Result:
+    """Keep one TCP connection through the event under test; report when (if) it broke."""
+    stop = stop or threading.Event()
+    start = time.monotonic()
+    result: Result = {
+        "op": "hold",
+        "target": f"{host}:{port}",
+        "ok": False,
+        "connected": False,
+        "hostname": None,
+        "broken_at_s": None,
+        "exchanges": 0,
+        "error": None,
+    }
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout_s)
+    except Exception as exc:
+        result["error"] = f"connect: {error_text(exc)}"
+        result["broken_at_s"] = _elapsed(start)
+        result["duration_s"] = _elapsed(start)
+        return result
+    with sock, sock.makefile("rb") as reader:
+        sock.settimeout(timeout_s)
+        result["connected"] = True
+        try:
+            result["hostname"] = _read_line(reader).decode("utf-8", "replace").strip()
+            for seq in range(HOLD_MAX_EXCHANGES):
+                if stop.is_set() or time.monotonic() - start >= duration_s:
+                    break
+                message = f"hold {seq} {time.time():.6f}\n".encode()
+                sock.sendall(message)
+                echoed = _read_line(reader)
+                if echoed != message:
+                    raise ValueError("echo mismatch")
+                result["exchanges"] += 1
+                remaining = duration_s - (time.monotonic() - start)
+                if remaining <= 0:
+                    break
+                stop.wait(min(max(interval_s, MIN_INTERVAL_S), remaining))
+            result["ok"] = True
+        except Exception as exc:
+            result["error"] = error_text(exc) if not isinstance(exc, ValueError) else str(exc)
+            result["broken_at_s"] = _elapsed(start)
+    result["stopped_early"] = stop.is_set()
+    result["duration_s"] = _elapsed(start)
+    return result
+
+
+def cmd_dns(args: argparse.Namespace) -> int:
+    """`dns` entry."""
+    _emit(probe_dns(args.name, args.timeout_s))
+    return 0
+
+
+def cmd_dial(args: argparse.Namespace) -> int:
+    """`tcp` and `udp` entry (same arguments, same result shape)."""
+    probe = probe_tcp if args.command == "tcp" else probe_udp
+    _emit(probe(args.host, args.port, args.timeout_s))
+    return 0
+
+
+def cmd_http(args: argparse.Namespace) -> int:
+    """`http` entry."""
+    _emit(probe_http(args.url, args.timeout_s))
+    return 0
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    """`ping` entry."""
+    _emit(probe_ping(args.host, args.size, args.count, args.timeout_s, args.df, args.interval_s))
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """`load` entry: SIGTERM ends the run early but the result is still written."""
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    result = run_load(args.url, args.duration_s, args.interval_s, args.timeout_s, stop)
+    _emit(result, args.out)
+    return 0
+
+
+def cmd_hold(args: argparse.Namespace) -> int:
+    """`hold` entry: SIGTERM ends the run early but the result is still written."""
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    result = run_hold(args.host, args.port, args.duration_s, args.interval_s, args.timeout_s, stop)
+    _emit(result, args.out)
+    return 0
+
+
+# ================================================================================================
+# command line
+# ================================================================================================
+
+
+def _port(text: str, allow_zero: bool = False) -> int:
+    """argparse type for ports (0 = 'any free port' only where binding)."""
+    value = int(text)
+    if not (0 if allow_zero else 1) <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def _bind_port(text: str) -> int:
+    """Port for `serve`; 0 lets the kernel choose (the startup JSON reports it)."""
+    return _port(text, allow_zero=True)
+
+
+def _positive(text: str) -> float:
+    """argparse type for durations/timeouts, capped so nothing runs unbounded."""
+    value = float(text)
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be in (0, 86400]: {value}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    """argparse type for intervals (0 = back to back)."""
+    value = float(text)
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be in [0, 86400]: {value}")
+    return value
+
+
+def _bounded_int(lo: int, hi: int) -> Callable[[str], int]:
+    """argparse type factory for integers in lo..hi."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}: {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands; argparse exits 2 on bad arguments, as the harness expects."""
+    parser = argparse.ArgumentParser(prog="agent.py", description="Swarm overlay probe agent")
+    parser.add_argument("--version", action="version", version=AGENT_VERSION)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the HTTP/UDP/TCP probe servers")
+    p.add_argument("--http-port", type=_bind_port, default=8080)
+    p.add_argument("--udp-port", type=_bind_port, default=9090)
+    p.add_argument("--tcp-port", type=_bind_port, default=9091)
+    p.add_argument("--bind", default="0.0.0.0", help="listen address (default: all IPv4)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("dns", help="resolve NAME to IPv4 addresses")
+    p.add_argument("name")
+    p.add_argument("--type", choices=["A"], default="A")
+    p.add_argument("--timeout-s", type=_positive, default=5.0)
+    p.set_defaults(func=cmd_dns)
+
+    for op in ("tcp", "udp"):
+        p = sub.add_parser(op, help=f"{op} dial to a serve instance")
+        p.add_argument("host")
+        p.add_argument("port", type=_port)
+        p.add_argument("--timeout-s", type=_positive, default=3.0)
+        p.set_defaults(func=cmd_dial)
+
+    p = sub.add_parser("http", help="GET a URL")
+    p.add_argument("url")
+    p.add_argument("--timeout-s", type=_positive, default=3.0)
+    p.set_defaults(func=cmd_http)
+
+    p = sub.add_parser("ping", help="ICMP echo via a raw socket")
+    p.add_argument("host")
+    p.add_argument("--size", type=_bounded_int(0, PING_MAX_SIZE), default=56)
+    p.add_argument("--count", type=_bounded_int(1, PING_MAX_COUNT), default=1)
+    p.add_argument("--timeout-s", type=_positive, default=2.0)
+    p.add_argument("--interval-s", type=_non_negative, default=0.2)
+    p.add_argument("--df", action="store_true", help="set Don't Fragment (IP_PMTUDISC_DO)")
+    p.set_defaults(func=cmd_ping)
+
+    p = sub.add_parser("batch", help="run a JSON list of probes from stdin concurrently")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("load", help="sequential GETs for --duration-s")
+    p.add_argument("url")
+    p.add_argument("--duration-s", type=_positive, required=True)
+    p.add_argument("--interval-s", type=_non_negative, default=0.05)
+    p.add_argument("--timeout-s", type=_positive, default=2.0)
+    p.add_argument("--out", default=None, help="write the JSON here instead of stdout")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("hold", help="hold one TCP connection for --duration-s")
+    p.add_argument("host")
+    p.add_argument("port", type=_port)
+    p.add_argument("--duration-s", type=_positive, required=True)
+    p.add_argument("--interval-s", type=_positive, default=1.0)
+    p.add_argument("--timeout-s", type=_positive, default=3.0)
+    p.add_argument("--out", default=None, help="write the JSON here instead of stdout")
+    p.set_defaults(func=cmd_hold)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and dispatch; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""pytest plugin: the only module that imports pytest.
+
+Gives suites a cluster from ``--harness-inventory``, per-node and per-pair
+parametrisation, labelled and auto-cleaned Docker objects, the doctor's
+capability report, and the ``needs`` marker that turns an unmet capability into
+a precise report (or, with ``--harness-strict``, a failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.doctor.report import DoctorReport, run_doctor
+from harness.errors import HarnessError
+from harness.inventory import Inventory, load_inventory
+from harness.swarm.cluster import LABEL_TEST, Cluster
+from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec
+
+_DOCTOR_KEY = pytest.StashKey[DoctorReport]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("swarm-harness", "Docker Swarm overlay harness")
+    g.addoption(
+        "--harness-inventory",
+        default=os.environ.get("SWARM_HARNESS_INVENTORY"),
+        help="inventory.json of a run directory, or a static YAML inventory",
+    )
+    g.addoption(
+        "--harness-strict",
+        action="store_true",
+        default=False,
+        help="an unmet capability fails the check instead of being reported as expected",
+    )
+    g.addoption(
+        "--harness-run-dir",
+        default=None,
+        help="where reports and artifacts go (default: the inventory's directory)",
+    )
+    g.addoption("--harness-plain-network", default=DEFAULT_NETWORKS[0].name)
+    g.addoption("--harness-encrypted-network", default=DEFAULT_NETWORKS[1].name)
+    g.addoption(
+        "--harness-data-path-port", type=int, default=None, help="the swarm's --data-path-port, when not 4789"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*capabilities): capabilities the check needs (doctor names)")
+    config.addinivalue_line("markers", "disruptive: injects faults; run serially after the others")
+    config.addinivalue_line("markers", "upgrade: changes engine versions; not in the default selection")
+
+
+# ----------------------------------------------------------------- parametrisation
+
+
+def _inventory_or_none(config: pytest.Config) -> Inventory | None:
+    path = config.getoption("--harness-inventory")
+    if not path:
+        return None
+    cached = getattr(config, "_harness_inventory", None)
+    if cached is None:
+        try:
+            cached = load_inventory(path)
+        except HarnessError as exc:
+            raise pytest.UsageError(f"--harness-inventory: {exc.one_line()}") from None
+        config._harness_inventory = cached  # type: ignore[attr-defined]
+    return cached  # type: ignore[no-any-return]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    inv = _inventory_or_none(metafunc.config)
+    if "harness_node" in metafunc.fixturenames:
+        names = [n.name for n in inv.nodes] if inv else []
+        metafunc.parametrize("harness_node", names, ids=names, scope="session")
+    if "harness_pair" in metafunc.fixturenames:
+        names = [n.name for n in inv.nodes] if inv else []
+        pairs = [(a, b) for a in names for b in names if a != b]
+        metafunc.parametrize("harness_pair", pairs, ids=[f"{a}->{b}" for a, b in pairs], scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("needs") is not None and "harness_doctor" not in item.fixturenames:
+            item.fixturenames.append("harness_doctor")  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def harness_inventory(pytestconfig: pytest.Config) -> Inventory:
+    inv = _inventory_or_none(pytestconfig)
+    if inv is None:
+        raise pytest.UsageError(
+            "these suites need a cluster: pass --harness-inventory RUN/inventory.json "
+            "(create one with 'swarm-harness up' and 'swarm-harness bootstrap')"
+        )
+    return inv
+
+
+@pytest.fixture(scope="session")
+def harness_run_dir(pytestconfig: pytest.Config, harness_inventory: Inventory) -> Path:
+    opt = pytestconfig.getoption("--harness-run-dir")
+    path = Path(opt) if opt else Path(harness_inventory.source).resolve().parent
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def harness_cluster(harness_inventory: Inventory, harness_run_dir: Path) -> Iterator[Cluster]:
+    run_id = "adhoc"
+    run_json = harness_run_dir / "run.json"
+    if run_json.is_file():
+        run_id = json.loads(run_json.read_text()).get("run_id", run_id)
+    cluster = Cluster(harness_inventory, run_id)
+    try:
+        states = cluster.each(lambda n: cluster.docker(n).info().get("Swarm", {}).get("LocalNodeState"))
+    except HarnessError as exc:
+        pytest.exit(f"cannot reach the cluster: {exc.one_line()}", returncode=2)
+    outside = [n for n, s in states.items() if s != "active"]
+    if outside:
+        pytest.exit(
+            f"nodes not in a swarm: {', '.join(outside)} (run 'swarm-harness bootstrap "
+            f"--inventory {harness_inventory.source}')",
+            returncode=2,
+        )
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def harness_doctor(
+    request: pytest.FixtureRequest, harness_cluster: Cluster, harness_run_dir: Path
+) -> DoctorReport:
+    """The doctor's report; reused from the run directory when 'run' already measured it."""
+    saved = harness_run_dir / "doctor.json"
+    if saved.is_file():
+        report = DoctorReport.from_dict(json.loads(saved.read_text()))
+    else:
+        report = run_doctor(
+            harness_cluster, data_path_port=request.config.getoption("--harness-data-path-port")
+        )
+    request.config.stash[_DOCTOR_KEY] = report
+    record = request.getfixturevalue("record_testsuite_property")
+    record("provider", harness_cluster.inventory.provider)
+    for node, facts in sorted(report.facts.items()):
+        for key, value in sorted(facts.items()):
+            record(f"{node}.{key}", value)
+    return report
+
+
+@pytest.fixture(scope="session")
+def harness_strict(pytestconfig: pytest.Config) -> bool:
+    return bool(pytestconfig.getoption("--harness-strict"))
+
+
+@pytest.fixture(scope="session")
+def harness_networks(pytestconfig: pytest.Config) -> dict[str, NetworkSpec]:
+    return {
+        "plain": NetworkSpec(pytestconfig.getoption("--harness-plain-network"), False),
+        "encrypted": NetworkSpec(pytestconfig.getoption("--harness-encrypted-network"), True),
+    }
+
+
+def _test_label(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:/\[\]>-]", "_", nodeid)[:200]
+
+
+@pytest.fixture
+def harness_labels(request: pytest.FixtureRequest, harness_cluster: Cluster) -> Iterator[dict[str, str]]:
+    """Labels for every Docker object a test creates; removes them all afterwards."""
+    labels = harness_cluster.labels(_test_label(request.node.nodeid))
+    yield labels
+    cleanup_by_label(harness_cluster, f"{LABEL_TEST}={labels[LABEL_TEST]}")
+
+
+def cleanup_by_label(cluster: Cluster, label: str) -> None:
+    client = cluster.manager_docker()
+    for svc in client.services.list(filters={"label": label}):
+        svc.remove()
+    quoted = label.replace("'", "")
+    cluster.run_all(f"docker ps -aq --filter 'label={quoted}' | xargs -r docker rm -f", timeout_s=60)
+    for net in client.networks.list(filters={"label": label}):
+        with contextlib.suppress(Exception):
+            net.remove()
+
+
+@pytest.fixture(scope="session")
+def harness_session_labels(harness_cluster: Cluster) -> Iterator[dict[str, str]]:
+    """Labels for objects shared by a whole session (one per xdist worker)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    labels = harness_cluster.labels(f"session-{worker}")
+    yield labels
+    cleanup_by_label(harness_cluster, f"{LABEL_TEST}={labels[LABEL_TEST]}")
+
+
+@pytest.fixture(scope="session")
+def harness_worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+# ----------------------------------------------------------------- needs marker
+
+
+def _needs(item: pytest.Item) -> list[str]:
+    return [str(a) for m in item.iter_markers("needs") for a in m.args]
+
+
+def _unmet_text(unmet: list[tuple[str, str, str]]) -> str:
+    by_cap: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    for cap, node, reason in unmet:
+        by_cap.setdefault(cap, []).append(node)
+        reasons.setdefault(cap, reason)
+    return "; ".join(
+        f"unmet capability {cap} on {', '.join(nodes)}: {reasons[cap]}" for cap, nodes in by_cap.items()
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    needs = _needs(item)
+    if not needs or not item.config.getoption("--harness-strict"):
+        return
+    report = item.config.stash.get(_DOCTOR_KEY, None)
+    if report is None:
+        return
+    unmet = report.unmet(needs)
+    if unmet:
+        pytest.fail(f"strict mode: {_unmet_text(unmet)}", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    rep: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    needs = _needs(item)
+    if not needs or rep.when != "call" or item.config.getoption("--harness-strict"):
+        return
+    report = item.config.stash.get(_DOCTOR_KEY, None)
+    if report is None:
+        return
+    unmet = report.unmet(needs)
+    if not unmet:
+        return
+    text = _unmet_text(unmet)
+    if rep.failed:
+        first = str(rep.longrepr).strip().splitlines()
+        seen = next((ln for ln in first if ln.startswith("E ")), first[-1] if first else "")
+        rep.outcome = "skipped"
+        rep.wasxfail = f"{text}. The check ran and failed as predicted: {seen[:300]}"  # type: ignore[attr-defined]
+    else:
+        rep.sections.append(("harness", f"passed although the doctor reported: {text}"))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    report = config.stash.get(_DOCTOR_KEY, None)
+    if report is None:
+        return
+    missing = [
+        f"{n}: {c.name}: {c.reason}"
+        for n, caps in sorted(report.capabilities.items())
+        for c in caps.values()
+        if not c.present
+    ]
+    if missing:
+        terminalreporter.section("swarm-harness: unmet capabilities on this cluster")
+        for line in missing:
+            terminalreporter.write_line(line)

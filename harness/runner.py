@@ -1,0 +1,122 @@
+"""``swarm-harness run``: up, bootstrap, doctor, suites, report, and always teardown."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.doctor.report import run_doctor
+from harness.inventory import Inventory, load_inventory
+from harness.probe.image import ensure_probe_images
+from harness.rundir import read_info
+from harness.swarm.bootstrap import SwarmSettings, bootstrap
+from harness.swarm.cluster import Cluster
+from harness.swarm.networks import NetworkSpec, ensure_networks
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MARKERS = "not disruptive and not upgrade"
+
+
+@dataclass
+class StageTimer:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        log.info("== %s", name)
+        started = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.stages[name] = round(time.monotonic() - started, 2)
+
+
+def prepare_cluster(
+    inventory: Inventory,
+    run_dir: Path,
+    settings: SwarmSettings,
+    networks: tuple[NetworkSpec, ...],
+    timer: StageTimer,
+) -> dict[str, Any]:
+    """Bootstrap, create networks, ship probe images, run the doctor; return a summary."""
+    info = read_info(run_dir)
+    cluster = Cluster(inventory, info.run_id if info else "adhoc")
+    try:
+        report = timer.run("bootstrap", bootstrap, cluster, settings)
+        net_actions = timer.run("networks", ensure_networks, cluster, networks)
+        shipped = timer.run("probe images", ensure_probe_images, cluster)
+        doctor = timer.run("doctor", run_doctor, cluster, True, settings.data_path_port)
+    finally:
+        cluster.close()
+    doctor.write(run_dir / "doctor.json")
+    print(doctor.table(), flush=True)
+    return {
+        "bootstrap_actions": report.actions + net_actions,
+        "probe_images": shipped,
+        "unmet": [list(u) for u in doctor.unmet(["vxlan", "ipvs", "esp"])],
+    }
+
+
+def run_suites(
+    inventory_path: Path,
+    run_dir: Path,
+    suites: list[str],
+    markers: str,
+    strict: bool,
+    extra: list[str],
+    workers: str = "auto",
+) -> int:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *suites,
+        f"--harness-inventory={inventory_path}",
+        f"--harness-run-dir={run_dir}",
+        f"--junitxml={run_dir / 'junit.xml'}",
+        "-o",
+        "junit_family=xunit2",
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+    ]
+    if markers:
+        cmd += ["-m", markers]
+    if workers and workers != "0":
+        cmd += ["-n", workers, "--dist", "loadgroup"]
+    if strict:
+        cmd.append("--harness-strict")
+    cmd += extra
+    log.info("running suites: %s", " ".join(cmd[3:]))
+    return subprocess.call(cmd, cwd=REPO_ROOT)
+
+
+def junit_counts(path: Path) -> dict[str, int]:
+    if not path.is_file():
+        return {}
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for s in suites:
+        for k in counts:
+            counts[k] += int(s.get(k, 0))
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    return counts
+
+
+def write_report(run_dir: Path, record: dict[str, Any]) -> Path:
+    path = run_dir / "report.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def inventory_at(run_dir: Path) -> Inventory:
+    return load_inventory(run_dir / "inventory.json")

@@ -1,0 +1,38 @@
+"""Fixtures shared by the suites: probes deployed once per session and network."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from harness.probe.image import ensure_probe_images
+from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
+from harness.swarm.cluster import Cluster
+
+
+@pytest.fixture(scope="session")
+def probe_images(harness_cluster: Cluster) -> dict[str, str]:
+    return ensure_probe_images(harness_cluster)
+
+
+@pytest.fixture(scope="session")
+def global_probe(
+    harness_cluster: Cluster,
+    probe_images: dict[str, str],
+    harness_session_labels: dict[str, str],
+    harness_worker_suffix: str,
+) -> Iterator[Callable[[str], ProbeDeployment]]:
+    """Deploy (once per network and xdist worker) a global probe service; remove it at the end."""
+    deployed: dict[str, ProbeDeployment] = {}
+
+    def _get(network: str) -> ProbeDeployment:
+        if network not in deployed:
+            deployed[network] = deploy_global_probe(
+                harness_cluster, network, harness_session_labels, suffix=harness_worker_suffix
+            )
+        return deployed[network]
+
+    yield _get
+    for dep in deployed.values():
+        remove_service(harness_cluster, dep.service)

@@ -1,0 +1,202 @@
+# Swarm hosts on Hetzner Cloud: one private network, one firewall, one server per node.
+#
+# The harness SSHes to each server's public IPv4 (22/tcp from var.ssh_allowed_cidr only).
+# Swarm traffic travels over the private network. Hetzner Cloud firewalls filter the
+# public interface only: the swarm rules below name the private network as their
+# source, so none of those ports is reachable from the internet, and on the private
+# network only servers of this run exist.
+
+provider "hcloud" {
+  token = var.hcloud_token
+}
+
+# The expiry is fixed at the first apply (the input is then ignored), so labels do not
+# change on every plan. var.expires_at, when set, takes precedence.
+resource "terraform_data" "expiry" {
+  input = timeadd(plantimestamp(), "${var.ttl_hours}h")
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+locals {
+  name        = "swh-${var.run_id}"
+  node_count  = var.manager_count + var.worker_count
+  subnet_cidr = cidrsubnet(var.private_cidr, 24 - tonumber(split("/", var.private_cidr)[1]), 1)
+
+  # Basic ISO 8601 (20300131T180000Z): Hetzner label values may not contain ':'.
+  expires_at = formatdate("YYYYMMDD'T'hhmmss'Z'", coalesce(var.expires_at, terraform_data.expiry.output))
+
+  tags = {
+    run_id     = var.run_id
+    owner      = var.owner
+    expires_at = local.expires_at
+    managed_by = "swarm-harness"
+  }
+
+  nodes = [
+    for i in range(local.node_count) : {
+      name       = i < var.manager_count ? "manager${i + 1}" : "worker${i - var.manager_count + 1}"
+      role       = i < var.manager_count ? "manager" : "worker"
+      private_ip = cidrhost(local.subnet_cidr, 10 + i)
+    }
+  ]
+}
+
+# --- SSH identities ------------------------------------------------------------------------
+
+# The harness's client key.
+resource "tls_private_key" "client" {
+  algorithm = "ED25519"
+}
+
+# One host key per node, installed by cloud-init, so known_hosts is complete before the
+# first connection and the harness never has to trust a key on first use.
+resource "tls_private_key" "host" {
+  count     = local.node_count
+  algorithm = "ED25519"
+}
+
+resource "local_sensitive_file" "client_key" {
+  filename             = "${var.run_dir}/ssh/id_ed25519"
+  content              = tls_private_key.client.private_key_openssh
+  file_permission      = "0600"
+  directory_permission = "0700"
+}
+
+resource "local_file" "client_public_key" {
+  filename             = "${var.run_dir}/ssh/id_ed25519.pub"
+  content              = tls_private_key.client.public_key_openssh
+  file_permission      = "0644"
+  directory_permission = "0700"
+}
+
+resource "local_file" "known_hosts" {
+  filename             = "${var.run_dir}/ssh/known_hosts"
+  file_permission      = "0644"
+  directory_permission = "0700"
+  content = join("", [
+    for i, n in local.nodes :
+    "${hcloud_server.node[i].ipv4_address},${n.private_ip} ${trimspace(tls_private_key.host[i].public_key_openssh)}\n"
+  ])
+}
+
+# Registered so Hetzner does not e-mail a root password; cloud-init installs the same key.
+resource "hcloud_ssh_key" "client" {
+  name       = local.name
+  public_key = tls_private_key.client.public_key_openssh
+  labels     = local.tags
+}
+
+# --- network ----------------------------------------------------------------------------------------
+
+resource "hcloud_network" "this" {
+  name     = local.name
+  ip_range = var.private_cidr
+  labels   = local.tags
+}
+
+resource "hcloud_network_subnet" "nodes" {
+  network_id   = hcloud_network.this.id
+  type         = "cloud"
+  network_zone = var.network_zone
+  ip_range     = local.subnet_cidr
+}
+
+# --- firewall ------------------------------------------------------------------------------------------
+
+resource "hcloud_firewall" "nodes" {
+  name   = local.name
+  labels = local.tags
+
+  rule {
+    description = "SSH from the harness only"
+    direction   = "in"
+    protocol    = "tcp"
+    port        = "22"
+    source_ips  = [var.ssh_allowed_cidr]
+  }
+
+  rule {
+    description = "Swarm cluster management (raft, join) between nodes"
+    direction   = "in"
+    protocol    = "tcp"
+    port        = "2377"
+    source_ips  = [var.private_cidr]
+  }
+
+  rule {
+    description = "Swarm node gossip (memberlist) between nodes"
+    direction   = "in"
+    protocol    = "tcp"
+    port        = "7946"
+    source_ips  = [var.private_cidr]
+  }
+
+  rule {
+    description = "Swarm node gossip (memberlist) between nodes"
+    direction   = "in"
+    protocol    = "udp"
+    port        = "7946"
+    source_ips  = [var.private_cidr]
+  }
+
+  rule {
+    description = "Overlay data path (VXLAN) between nodes"
+    direction   = "in"
+    protocol    = "udp"
+    port        = tostring(var.data_path_port)
+    source_ips  = [var.private_cidr]
+  }
+
+  rule {
+    description = "Encrypted overlays: IPsec ESP (IP protocol 50) between nodes"
+    direction   = "in"
+    protocol    = "esp"
+    source_ips  = [var.private_cidr]
+  }
+
+  rule {
+    description = "ICMP between nodes (don't-fragment MTU probes, path MTU discovery)"
+    direction   = "in"
+    protocol    = "icmp"
+    source_ips  = [var.private_cidr]
+  }
+
+  rule {
+    description = "Routing-mesh published ports, probed from every node"
+    direction   = "in"
+    protocol    = "tcp"
+    port        = "${var.published_port_range.from}-${var.published_port_range.to}"
+    source_ips  = [var.private_cidr]
+  }
+}
+
+# --- nodes ---------------------------------------------------------------------------------------------
+
+resource "hcloud_server" "node" {
+  count = local.node_count
+
+  name         = "${local.name}-${local.nodes[count.index].name}"
+  server_type  = var.server_type
+  image        = var.image
+  location     = var.location
+  ssh_keys     = [hcloud_ssh_key.client.id]
+  firewall_ids = [hcloud_firewall.nodes.id]
+  user_data    = local.user_data[count.index]
+  labels       = merge(local.tags, { role = local.nodes[count.index].role })
+
+  public_net {
+    ipv4_enabled = true
+    ipv6_enabled = false
+  }
+
+  network {
+    network_id = hcloud_network.this.id
+    ip         = local.nodes[count.index].private_ip
+  }
+
+  # The subnet must exist before a server joins the network (provider documentation).
+  depends_on = [hcloud_network_subnet.nodes]
+}
