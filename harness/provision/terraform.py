@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -93,14 +94,25 @@ class TerraformRunner:
         )
         assert proc.stdout is not None
         lines: list[str] = []
-        for line in proc.stdout:
-            line = line.rstrip()
-            lines.append(line)
-            if stream and _worth_showing(line):
-                log.info("  tf: %s", line.strip())
-            else:
-                log.debug("  tf: %s", line)
-        rc = proc.wait(timeout=timeout_s)
+        try:
+            for line in proc.stdout:
+                line = line.rstrip()
+                lines.append(line)
+                if stream and _worth_showing(line):
+                    log.info("  tf: %s", line.strip())
+                else:
+                    log.debug("  tf: %s", line)
+            rc = proc.wait(timeout=timeout_s)
+        except KeyboardInterrupt:
+            # Let Terraform finish the provisioners it started, so the teardown
+            # that follows sees everything that was created.
+            log.warning("interrupted: waiting for terraform to stop")
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
         out = "\n".join(lines)
         if rc != 0:
             errors = [ln.strip("│ ").strip() for ln in lines if "Error" in ln or "error:" in ln]
