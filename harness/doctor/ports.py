@@ -42,8 +42,9 @@ def _tcp_cmd(address: str, port: int) -> str:
 def check_ports(cluster: Cluster, data_path_port: int | None = None) -> list[PortCheck]:
     vxlan = data_path_port or VXLAN_PORT
     nodes = list(cluster.nodes)
-    addr = {n.name: n.address for n in nodes}
-    dp_addr = {n.name: n.data_path_address or n.address for n in nodes}
+    # Swarm traffic flows between the swarm (data path) addresses, not the SSH ones.
+    addr = {n.name: n.data_path_address or n.address for n in nodes}
+    dp_addr = addr
     token = secrets.token_hex(4)
     udp_ports = (7946, vxlan)
 

@@ -161,7 +161,13 @@ def load_inventory(path: Path | str) -> Inventory:
     text = p.read_text()
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise InventoryError(f"{p}: cannot be parsed: {first}", "fix the syntax") from None
+    except json.JSONDecodeError as exc:
+        raise InventoryError(
+            f"{p}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}", "fix the syntax"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InventoryError(f"{p}: {where}invalid YAML: {problem}", "fix the syntax") from None
     return parse_inventory(data, str(p), p.parent)

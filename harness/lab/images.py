@@ -63,13 +63,17 @@ class Recipe:
         return f"{self.kind}-{self.release}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
+# From trixie on, the docker CLI is its own package.
+EXTRA_PACKAGES = {"trixie": ("docker-cli",)}
+
+
 def machine_recipe(release: str) -> Recipe:
     if release not in ENGINE_BY_RELEASE:
         raise UserInputError(
             f"unknown image release {release!r}",
             f"use one of: {', '.join(sorted(ENGINE_BY_RELEASE))}",
         )
-    return Recipe("machine", release, MACHINE_PACKAGES)
+    return Recipe("machine", release, MACHINE_PACKAGES + EXTRA_PACKAGES.get(release, ()))
 
 
 def probe_recipe() -> Recipe:

@@ -42,6 +42,15 @@ class BootstrapReport:
         return bool(self.actions)
 
 
+def swarm_address(node: Node) -> str:
+    """The address swarm traffic uses: the private one on hosts that also have a public one.
+
+    Cloud modules open 2377, 7946, the VXLAN port and ESP only between private
+    addresses, so advertising the SSH (public) address would never form a swarm.
+    """
+    return node.data_path_address or node.address
+
+
 def _swarm_info(cluster: Cluster, node: Node) -> dict[str, Any]:
     info: dict[str, Any] = cluster.docker(node).info()
     swarm: dict[str, Any] = info.get("Swarm", {})
@@ -77,12 +86,12 @@ def bootstrap(cluster: Cluster, settings: SwarmSettings | None = None) -> Bootst
             )
     client = cluster.docker(first)
     if not cluster_id:
-        dpa = first.data_path_address or first.address
-        log.info("initialising swarm on %s (%s)", first.name, first.address)
+        addr = swarm_address(first)
+        log.info("initialising swarm on %s (%s)", first.name, addr)
         kwargs: dict[str, Any] = {
-            "advertise_addr": first.address,
-            "listen_addr": f"{first.address}:2377",
-            "data_path_addr": dpa,
+            "advertise_addr": addr,
+            "listen_addr": f"{addr}:2377",
+            "data_path_addr": addr,
             "default_addr_pool": [settings.default_addr_pool],
             "subnet_size": settings.pool_mask_length,
         }
@@ -105,11 +114,11 @@ def bootstrap(cluster: Cluster, settings: SwarmSettings | None = None) -> Bootst
         for attempt in transient_docker_policy(60):
             with attempt:
                 cluster.docker(node).swarm.join(
-                    remote_addrs=[f"{first.address}:2377"],
+                    remote_addrs=[f"{swarm_address(first)}:2377"],
                     join_token=token,
-                    listen_addr=f"{node.address}:2377",
-                    advertise_addr=node.address,
-                    data_path_addr=node.data_path_address or node.address,
+                    listen_addr=f"{swarm_address(node)}:2377",
+                    advertise_addr=swarm_address(node),
+                    data_path_addr=swarm_address(node),
                 )
         log.info("%s joined as %s", node.name, node.role)
 

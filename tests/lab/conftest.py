@@ -1,0 +1,110 @@
+"""Live local-lab fixtures for the harness's own tests.
+
+One shared lab (``hlt``) serves the tests that only need a formed swarm; tests
+that exercise creation and destruction make their own small labs, each with
+its own name and subnet, and check that nothing of theirs is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.inventory import Inventory, load_inventory
+from harness.lab.naming import state_root
+from harness.swarm.cluster import Cluster
+
+SHARED_LAB = "hlt"
+SHARED_SUBNET = "198.18.4.0/24"
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, timeout_s: float = 600, env: dict[str, str] | None = None) -> CliResult:
+    """Run ``swarm-harness`` as a user would, in a separate process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True, text=True, timeout=timeout_s, env=env,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_one_line_error(res: CliResult, *needles: str) -> None:
+    """Exit 2, one ``error:`` line naming the problem, no traceback."""
+    assert res.returncode == 2, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, res.stderr
+    assert "Traceback" not in res.stderr, res.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def leftovers(lab: str) -> list[str]:
+    """Every kernel object, process, mount or state file of ``lab`` that still exists."""
+    found: list[str] = []
+    netns = Path("/run/netns")
+    if netns.is_dir():
+        found += [f"netns {p.name}" for p in netns.iterdir() if p.name.startswith(f"shn-{lab}-")]
+    links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout)
+    found += [
+        f"link {ln['ifname']}" for ln in links
+        if ln["ifname"] == f"shb-{lab}" or ln["ifname"].startswith(f"shv-{lab}-")
+    ]
+    base = str(state_root() / "labs" / lab)
+    with open("/proc/mounts") as fh:
+        found += [f"mount {ln.split()[1]}" for ln in fh if ln.split()[1].startswith(base)]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f"--machine=shm-{lab}-".encode() in cmd:
+                found.append(f"process {proc.name}")
+    if Path(base).exists():
+        found.append(f"state {base}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def shared_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A 3-node lab with a formed swarm, networks and probe images, for the whole session."""
+    if os.geteuid() != 0:
+        pytest.fail("the live lab tests must run as root (they create namespaces and machines)")
+    run_dir = tmp_path_factory.mktemp("shared") / "run"
+    cli("purge", "--lab", SHARED_LAB)
+    up = cli("up", "--lab", SHARED_LAB, "--subnet", SHARED_SUBNET, "--run-dir", str(run_dir))
+    assert up.returncode == 0, up.stderr[-3000:]
+    try:
+        boot = cli("bootstrap", "--inventory", str(run_dir / "inventory.json"))
+        assert boot.returncode == 0, boot.stderr[-3000:]
+        (run_dir / "bootstrap-1.out").write_text(boot.stdout)
+        yield run_dir
+    finally:
+        down = cli("down", "--run-dir", str(run_dir))
+        assert down.returncode == 0, down.stderr[-2000:]
+        assert leftovers(SHARED_LAB) == []
+
+
+@pytest.fixture(scope="session")
+def shared_inventory(shared_run_dir: Path) -> Inventory:
+    return load_inventory(shared_run_dir / "inventory.json")
+
+
+@pytest.fixture
+def shared_cluster(shared_inventory: Inventory) -> Iterator[Cluster]:
+    cluster = Cluster(shared_inventory, "harness-tests")
+    yield cluster
+    cluster.close()
