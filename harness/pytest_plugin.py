@@ -225,16 +225,17 @@ def _unmet_text(unmet: list[tuple[str, str, str]]) -> str:
     )
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # After the fixtures are set up, so the doctor's report exists.
+    result = yield
     needs = _needs(item)
-    if not needs or not item.config.getoption("--harness-strict"):
-        return
-    report = item.config.stash.get(_DOCTOR_KEY, None)
-    if report is None:
-        return
-    unmet = report.unmet(needs)
-    if unmet:
-        pytest.fail(f"strict mode: {_unmet_text(unmet)}", pytrace=False)
+    if needs and item.config.getoption("--harness-strict"):
+        report = item.config.stash.get(_DOCTOR_KEY, None)
+        unmet = report.unmet(needs) if report is not None else []
+        if unmet:
+            pytest.fail(f"strict mode: {_unmet_text(unmet)}", pytrace=False)
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)

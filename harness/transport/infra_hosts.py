@@ -14,7 +14,7 @@ from testinfra.backend.paramiko import ParamikoBackend
 from harness.transport.ssh import SSHHost
 
 
-def testinfra_host(host: SSHHost) -> Any:
+def infra_host(host: SSHHost) -> Any:
     backend = ParamikoBackend(f"paramiko://{host.user}@{host.address}:{host.port}")
     # `client` is a cached_property: pre-seed it with our verified connection.
     backend.__dict__["client"] = host.client()

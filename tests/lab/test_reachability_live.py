@@ -1,0 +1,108 @@
+"""The reachability matrix and its diagnosis, proven on the live lab by breaking things."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.doctor.report import run_doctor
+from harness.probe.diagnose import diagnose
+from harness.probe.matrix import PROTOCOLS, run_matrix
+from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
+from harness.swarm.cluster import Cluster
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def plain_probe(shared_cluster: Cluster) -> Iterator[ProbeDeployment]:
+    dep = deploy_global_probe(shared_cluster, "harness-plain", shared_cluster.labels("live-plain"), "live")
+    yield dep
+    remove_service(shared_cluster, dep.service)
+
+
+def test_plain_matrix_passes_all_pairs_and_protocols(shared_cluster: Cluster, plain_probe: ProbeDeployment) -> None:
+    result = run_matrix(shared_cluster, plain_probe)
+    assert len(result.pairs) == 6
+    assert len(result.checks) == 6 * len(PROTOCOLS)
+    assert result.failing_pairs() == {}, result.summary()
+    assert result.summary().startswith("0 of 6 pairs failed")
+
+
+def test_blocked_vxlan_between_one_pair_is_pinpointed(
+    shared_cluster: Cluster, plain_probe: ProbeDeployment
+) -> None:
+    """Drop VXLAN from node1 at node2: exactly node1<->node2 fail, and the doctor names the port."""
+    rule = "INPUT -p udp --dport 4789 -s 198.18.4.11 -j DROP"
+    shared_cluster.run("node2", f"iptables -w -I {rule}").check()
+    try:
+        result = run_matrix(shared_cluster, plain_probe, retry_after_s=1)
+        doctor = run_doctor(shared_cluster)
+    finally:
+        shared_cluster.run("node2", f"iptables -w -D {rule}").check()
+    assert sorted(result.failing_pairs()) == ["node1->node2", "node2->node1"], result.summary()
+    assert result.summary().startswith("2 of 6 pairs failed")
+    assert result.retried == 1
+    blocked = [(p.src, p.dst, p.label) for p in doctor.blocked_ports()]
+    assert blocked == [("node1", "node2", "4789/udp")]
+    causes = diagnose(result, False, doctor)
+    assert causes == [
+        "VXLAN data path port 4789/udp blocked from node1 to node2: "
+        "no datagram arrived (blocked on the path or by a firewall)"
+    ]
+    # Restored: the whole matrix passes again.
+    assert run_matrix(shared_cluster, plain_probe).failing_pairs() == {}
+
+
+def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: Cluster) -> None:
+    """This kernel has no ESP: the encrypted matrix must fail, and say why, naming every node."""
+    dep = deploy_global_probe(shared_cluster, "harness-encrypted", shared_cluster.labels("live-enc"), "live")
+    try:
+        result = run_matrix(shared_cluster, dep, protocols=("tcp", "icmp"), retry_after_s=1)
+    finally:
+        remove_service(shared_cluster, dep.service)
+    doctor = run_doctor(shared_cluster, ports=False)
+    assert sorted(result.failing_pairs()) == [
+        "node1->node2", "node1->node3", "node2->node1", "node2->node3", "node3->node1", "node3->node2"
+    ]
+    causes = diagnose(result, True, doctor)
+    assert len(causes) == 1
+    assert causes[0].startswith("ESP unavailable on node1, node2, node3: kernel lacks ESP (INET_ESP)")
+    # dockerd itself confirms it could not install the SAs.
+    journal = shared_cluster.run("node1", "journalctl -u docker --no-pager | grep -i 'esp' | tail -3").stdout
+    assert "SA" in journal or "esp" in journal.lower()
+
+
+def _suite(run_dir: Path, junit: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/overlay", f"--harness-inventory={run_dir / 'inventory.json'}",
+         f"--junitxml={junit}", "-p", "no:cacheprovider", "-q", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_strict_mode_fails_unmet_capability(shared_run_dir: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    proc = _suite(shared_run_dir, junit, "--harness-strict", "-k", "test_matrix and encrypted")
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    case = ET.parse(junit).getroot().find(".//testcase")
+    assert case is not None
+    failure = case.find("failure")
+    if failure is None:
+        failure = case.find("error")
+    assert failure is not None
+    assert "strict mode: unmet capability esp on node1, node2, node3" in (failure.get("message") or "")
+
+
+def test_suite_labels_and_cleans_up_its_objects(shared_run_dir: Path, shared_cluster: Cluster, tmp_path: Path) -> None:
+    proc = _suite(shared_run_dir, tmp_path / "junit.xml", "-k", "plain", "-n", "2", "--dist", "loadgroup")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "7 passed" in proc.stdout
+    leftover = [s.name for s in shared_cluster.manager_docker().services.list(
+        filters={"label": "com.swarm-harness.run"})]
+    assert leftover == []
