@@ -148,12 +148,10 @@ def harness_doctor(
         report = run_doctor(
             harness_cluster, data_path_port=request.config.getoption("--harness-data-path-port")
         )
+        tmp = saved.with_suffix(f".{os.getpid()}.tmp")
+        report.write(tmp)
+        tmp.rename(saved)
     request.config.stash[_DOCTOR_KEY] = report
-    record = request.getfixturevalue("record_testsuite_property")
-    record("provider", harness_cluster.inventory.provider)
-    for node, facts in sorted(report.facts.items()):
-        for key, value in sorted(facts.items()):
-            record(f"{node}.{key}", value)
     return report
 
 
@@ -261,8 +259,49 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         rep.sections.append(("harness", f"passed although the doctor reported: {text}"))
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def _run_dir(config: pytest.Config) -> Path | None:
+    inv = _inventory_or_none(config)
+    if inv is None:
+        return None
+    opt = config.getoption("--harness-run-dir")
+    return Path(opt) if opt else Path(inv.source).resolve().parent
+
+
+def _saved_doctor(config: pytest.Config) -> DoctorReport | None:
+    """The doctor's report as measured in this session (by any xdist worker)."""
     report = config.stash.get(_DOCTOR_KEY, None)
+    if report is not None:
+        return report
+    run_dir = _run_dir(config)
+    if run_dir is None or not (run_dir / "doctor.json").is_file():
+        return None
+    return DoctorReport.from_dict(json.loads((run_dir / "doctor.json").read_text()))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Record provider, engine, kernel and MTU per node as JUnit testsuite properties.
+
+    Done once, on the controller, because xdist workers cannot add suite properties.
+    """
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    inv = _inventory_or_none(config)
+    report = _saved_doctor(config)
+    if xml is None or inv is None or report is None:
+        return
+    xml.add_global_property("provider", inv.provider)
+    for node, facts in sorted(report.facts.items()):
+        for key, value in sorted(facts.items()):
+            xml.add_global_property(f"{node}.{key}", value)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    report = _saved_doctor(config)
     if report is None:
         return
     missing = [
