@@ -72,7 +72,7 @@ def _inventory_or_none(config: pytest.Config) -> Inventory | None:
         except HarnessError as exc:
             raise pytest.UsageError(f"--harness-inventory: {exc.one_line()}") from None
         config._harness_inventory = cached  # type: ignore[attr-defined]
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -88,8 +88,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("needs") is not None and "harness_doctor" not in item.fixturenames:
-            item.fixturenames.append("harness_doctor")  # type: ignore[attr-defined]
+        names = getattr(item, "fixturenames", None)
+        if (
+            item.get_closest_marker("needs") is not None
+            and names is not None
+            and "harness_doctor" not in names
+        ):
+            names.append("harness_doctor")
 
 
 # ----------------------------------------------------------------- fixtures
@@ -254,7 +259,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         first = str(rep.longrepr).strip().splitlines()
         seen = next((ln for ln in first if ln.startswith("E ")), first[-1] if first else "")
         rep.outcome = "skipped"
-        rep.wasxfail = f"{text}. The check ran and failed as predicted: {seen[:300]}"  # type: ignore[attr-defined]
+        rep.wasxfail = f"{text}. The check ran and failed as predicted: {seen[:300]}"
     else:
         rep.sections.append(("harness", f"passed although the doctor reported: {text}"))
 

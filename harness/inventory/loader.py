@@ -124,7 +124,7 @@ def parse_inventory(data: Any, source: str, base_dir: Path | None = None) -> Inv
             Node(
                 name=name,
                 address=address,
-                role=role,  # type: ignore[arg-type]
+                role=role,
                 labels=_labels(ctx, raw.get("labels"), f"{where}labels"),
                 data_path_address=_address(ctx, dpa, f"{where}data_path_address") if dpa else None,
                 upgrade_command=raw.get("upgrade_command") or None,

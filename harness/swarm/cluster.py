@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import docker
+from docker import DockerClient
 
 from harness.inventory.schema import Inventory, Node
 from harness.transport.docker_api import docker_client
@@ -29,7 +29,7 @@ class Cluster:
         self.inventory = inventory
         self.run_id = run_id
         self.hosts: dict[str, SSHHost] = {n.name: SSHHost.for_node(inventory, n) for n in inventory.nodes}
-        self._docker: dict[str, docker.DockerClient] = {}
+        self._docker: dict[str, DockerClient] = {}
         self._lock = threading.Lock()
 
     @property
@@ -43,14 +43,14 @@ class Cluster:
     def host(self, node: str | Node) -> SSHHost:
         return self.hosts[node if isinstance(node, str) else node.name]
 
-    def docker(self, node: str | Node) -> docker.DockerClient:
+    def docker(self, node: str | Node) -> DockerClient:
         name = node if isinstance(node, str) else node.name
         with self._lock:
             if name not in self._docker:
                 self._docker[name] = docker_client(self.hosts[name])
             return self._docker[name]
 
-    def manager_docker(self) -> docker.DockerClient:
+    def manager_docker(self) -> DockerClient:
         return self.docker(self.first_manager)
 
     def run(self, node: str | Node, command: str, timeout_s: float = 120.0) -> Result:

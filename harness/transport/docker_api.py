@@ -41,4 +41,4 @@ def docker_client(host: SSHHost, timeout_s: int = 60) -> docker.DockerClient:
     api.base_url = "http+docker://ssh"
     client: Any = docker.DockerClient.__new__(docker.DockerClient)
     client.api = api
-    return client  # type: ignore[no-any-return]
+    return client

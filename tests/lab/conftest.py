@@ -36,7 +36,10 @@ def cli(*args: str, timeout_s: float = 600, env: dict[str, str] | None = None) -
     """Run ``swarm-harness`` as a user would, in a separate process."""
     proc = subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True, text=True, timeout=timeout_s, env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
@@ -59,7 +62,8 @@ def leftovers(lab: str) -> list[str]:
         found += [f"netns {p.name}" for p in netns.iterdir() if p.name.startswith(f"shn-{lab}-")]
     links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout)
     found += [
-        f"link {ln['ifname']}" for ln in links
+        f"link {ln['ifname']}"
+        for ln in links
         if ln["ifname"] == f"shb-{lab}" or ln["ifname"].startswith(f"shv-{lab}-")
     ]
     base = str(state_root() / "labs" / lab)

@@ -21,9 +21,10 @@ def test_first_bootstrap_formed_the_swarm(shared_run_dir: Path, shared_cluster: 
     first = (shared_run_dir / "bootstrap-1.out").read_text()
     assert "init on node1" in first and "join node2 as worker" in first and "join node3 as worker" in first
     nodes = shared_cluster.manager_docker().nodes.list()
-    assert sorted((n.attrs["Status"]["State"], n.attrs["Spec"]["Availability"]) for n in nodes) == [
-        ("ready", "active")
-    ] * 3
+    assert (
+        sorted((n.attrs["Status"]["State"], n.attrs["Spec"]["Availability"]) for n in nodes)
+        == [("ready", "active")] * 3
+    )
     addrs = sorted(n.attrs["Status"]["Addr"] for n in nodes)
     assert addrs == ["198.18.4.11", "198.18.4.12", "198.18.4.13"]
     labels = {n.attrs["Description"]["Hostname"]: n.attrs["Spec"]["Labels"] for n in nodes}

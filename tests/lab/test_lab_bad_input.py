@@ -40,8 +40,10 @@ def _up(run_dir: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[
 )
 def test_bad_arguments(tmp_path: Path, args: list[str], needle: str) -> None:
     run_dir = tmp_path / "run"
-    res = cli("up", "--lab", LAB, "--run-dir", str(run_dir), *args) if "--lab" not in args else cli(
-        "up", "--run-dir", str(run_dir), *args
+    res = (
+        cli("up", "--lab", LAB, "--run-dir", str(run_dir), *args)
+        if "--lab" not in args
+        else cli("up", "--run-dir", str(run_dir), *args)
     )
     assert_one_line_error(res, needle)
     assert not run_dir.exists()
@@ -71,7 +73,9 @@ def test_missing_tool(tmp_path: Path) -> None:
     assert leftovers(LAB) == []
 
 
-def test_not_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     code = harness_cli.main(["up", "--lab", LAB, "--run-dir", str(tmp_path / "run")])
     err = capsys.readouterr().err
@@ -95,8 +99,19 @@ def test_machine_that_never_answers_ssh(tmp_path: Path) -> None:
     rule = ["OUTPUT", "-d", subnet, "-p", "tcp", "--dport", "22", "-j", "DROP"]
     subprocess.run(["iptables", "-w", "-I", *rule], check=True)
     try:
-        res = cli("up", "--lab", LAB, "--run-dir", str(tmp_path / "run"), "--subnet", subnet,
-                  "--nodes", "1", "--ready-timeout", "8")
+        res = cli(
+            "up",
+            "--lab",
+            LAB,
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--subnet",
+            subnet,
+            "--nodes",
+            "1",
+            "--ready-timeout",
+            "8",
+        )
     finally:
         subprocess.run(["iptables", "-w", "-D", *rule], check=True)
     assert_one_line_error(res, "not ready after 8s", "node1 (198.18.6.11)")
@@ -108,11 +123,25 @@ def test_machine_that_never_answers_ssh(tmp_path: Path) -> None:
 def test_ctrl_c_during_up_leaves_nothing_after_purge(tmp_path: Path) -> None:
     subnet = "198.18.7.0/24"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "up", "--lab", LAB, "--run-dir", str(tmp_path / "run"),
-         "--subnet", subnet],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "up",
+            "--lab",
+            LAB,
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--subnet",
+            subnet,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
+
         def _booting() -> None:
             if not Path(f"/run/netns/shn-{LAB}-node1").exists():
                 raise NotYet("no machine namespace yet")

@@ -20,8 +20,9 @@ SUBNET = "198.18.5.0/24"
 def test_lab_create_use_swap_destroy(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     cli("purge", "--lab", LAB)
-    up = cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir),
-             "--node-release", "node3=trixie")
+    up = cli(
+        "up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir), "--node-release", "node3=trixie"
+    )
     assert up.returncode == 0, up.stderr[-3000:]
     try:
         inv = load_inventory(run_dir / "inventory.json")
@@ -33,9 +34,14 @@ def test_lab_create_use_swap_destroy(tmp_path: Path) -> None:
 
         hosts = [SSHHost.for_node(inv, n) for n in inv.nodes]
         # Strict host-key checking: paramiko's RejectPolicy with only the run's known_hosts.
-        info = raise_first(run_parallel(hosts, lambda h: h.run(
-            "systemctl is-active docker; docker info --format '{{.ServerVersion}}'; hostname"
-        ).check()))
+        info = raise_first(
+            run_parallel(
+                hosts,
+                lambda h: h.run(
+                    "systemctl is-active docker; docker info --format '{{.ServerVersion}}'; hostname"
+                ).check(),
+            )
+        )
         for name, res in info.items():
             active, version, hostname = res.stdout.split()
             assert active == "active" and hostname == name
@@ -55,8 +61,17 @@ def test_lab_create_use_swap_destroy(tmp_path: Path) -> None:
 
         # A second `up` of the same lab is idempotent: same machines, same processes.
         pids = {s.node: s.pid for s in machine.list_states(LAB)}
-        again = cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir),
-                    "--node-release", "node3=trixie")
+        again = cli(
+            "up",
+            "--lab",
+            LAB,
+            "--subnet",
+            SUBNET,
+            "--run-dir",
+            str(run_dir),
+            "--node-release",
+            "node3=trixie",
+        )
         assert again.returncode == 0, again.stderr[-2000:]
         assert {s.node: s.pid for s in machine.list_states(LAB)} == pids
 

@@ -26,7 +26,9 @@ def plain_probe(shared_cluster: Cluster) -> Iterator[ProbeDeployment]:
     remove_service(shared_cluster, dep.service)
 
 
-def test_plain_matrix_passes_all_pairs_and_protocols(shared_cluster: Cluster, plain_probe: ProbeDeployment) -> None:
+def test_plain_matrix_passes_all_pairs_and_protocols(
+    shared_cluster: Cluster, plain_probe: ProbeDeployment
+) -> None:
     result = run_matrix(shared_cluster, plain_probe)
     assert len(result.pairs) == 6
     assert len(result.checks) == 6 * len(PROTOCOLS)
@@ -68,7 +70,12 @@ def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: C
         remove_service(shared_cluster, dep.service)
     doctor = run_doctor(shared_cluster, ports=False)
     assert sorted(result.failing_pairs()) == [
-        "node1->node2", "node1->node3", "node2->node1", "node2->node3", "node3->node1", "node3->node2"
+        "node1->node2",
+        "node1->node3",
+        "node2->node1",
+        "node2->node3",
+        "node3->node1",
+        "node3->node2",
     ]
     causes = diagnose(result, True, doctor)
     assert len(causes) == 1
@@ -80,9 +87,22 @@ def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: C
 
 def _suite(run_dir: Path, junit: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "suites/overlay", f"--harness-inventory={run_dir / 'inventory.json'}",
-         f"--junitxml={junit}", "-p", "no:cacheprovider", "-q", *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/overlay",
+            f"--harness-inventory={run_dir / 'inventory.json'}",
+            f"--junitxml={junit}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -99,10 +119,14 @@ def test_strict_mode_fails_unmet_capability(shared_run_dir: Path, tmp_path: Path
     assert "strict mode: unmet capability esp on node1, node2, node3" in (failure.get("message") or "")
 
 
-def test_suite_labels_and_cleans_up_its_objects(shared_run_dir: Path, shared_cluster: Cluster, tmp_path: Path) -> None:
+def test_suite_labels_and_cleans_up_its_objects(
+    shared_run_dir: Path, shared_cluster: Cluster, tmp_path: Path
+) -> None:
     proc = _suite(shared_run_dir, tmp_path / "junit.xml", "-k", "plain", "-n", "2", "--dist", "loadgroup")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "7 passed" in proc.stdout
-    leftover = [s.name for s in shared_cluster.manager_docker().services.list(
-        filters={"label": "com.swarm-harness.run"})]
+    leftover = [
+        s.name
+        for s in shared_cluster.manager_docker().services.list(filters={"label": "com.swarm-harness.run"})
+    ]
     assert leftover == []

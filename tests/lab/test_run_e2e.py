@@ -26,8 +26,10 @@ def test_run_main_job(tmp_path: Path) -> None:
     cases = _cases(run_dir / "junit.xml")
     plain = {n: c for n, c in cases.items() if n.endswith("-plain]") or n == "test_matrix[plain]"}
     assert len(plain) == 7
-    assert all(len(c) == 0 or all(ch.tag in ("properties", "system-out", "system-err") for ch in c)
-               for c in plain.values()), "a plain-overlay check did not pass"
+    assert all(
+        len(c) == 0 or all(ch.tag in ("properties", "system-out", "system-err") for ch in c)
+        for c in plain.values()
+    ), "a plain-overlay check did not pass"
     pairs = sorted(n for n in plain if n.startswith("test_pair"))
     assert len(pairs) == 6
     matrix = json.loads((run_dir / "reports/matrix-harness-plain.json").read_text())
@@ -44,7 +46,9 @@ def test_run_main_job(tmp_path: Path) -> None:
     assert report["pytest_exit_code"] == 0
     assert set(report["stages_s"]) >= {"up", "bootstrap", "probe images", "doctor", "suites", "down"}
     assert report["junit"]["passed"] == 7 and report["junit"]["skipped"] == 7
-    props = {p.get("name"): p.get("value") for p in ET.parse(run_dir / "junit.xml").getroot().iter("property")}
+    props = {
+        p.get("name"): p.get("value") for p in ET.parse(run_dir / "junit.xml").getroot().iter("property")
+    }
     assert props["provider"] == "local"
     assert props["node1.engine"].startswith("20.10")
     assert "node3.kernel" in props
@@ -54,11 +58,25 @@ def test_run_main_job(tmp_path: Path) -> None:
 def test_run_tears_down_on_ctrl_c(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "--lab", "hri", "--subnet", "198.18.9.0/24",
-         "--run-dir", str(run_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--lab",
+            "hri",
+            "--subnet",
+            "198.18.9.0/24",
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
+
         def _in_suites() -> None:
             if not (run_dir / "doctor.json").exists():
                 raise NotYet("not in the suites stage yet")

@@ -38,7 +38,8 @@ def test_result_and_parallel(shared_cluster: Cluster) -> None:
 def test_large_output_both_streams_concurrently(shared_cluster: Cluster) -> None:
     """Both streams well past the channel window: a sequential reader would deadlock."""
     res = shared_cluster.run(
-        "node1", "head -c 3000000 /dev/zero | tr '\\0' a; head -c 3000000 /dev/zero | tr '\\0' b >&2",
+        "node1",
+        "head -c 3000000 /dev/zero | tr '\\0' a; head -c 3000000 /dev/zero | tr '\\0' b >&2",
         timeout_s=60,
     )
     assert len(res.stdout) == 3_000_000 and len(res.stderr) == 3_000_000
@@ -100,7 +101,9 @@ def test_cli_unreachable_host(shared_run_dir: Path, tmp_path: Path) -> None:
         d["nodes"][2]["data_path_address"] = "198.18.4.200"
 
     inv = _variant(shared_run_dir, tmp_path, _change)
-    assert_one_line_error(cli("doctor", "--inventory", str(inv), "--no-ports"), "cannot reach node3 (198.18.4.200")
+    assert_one_line_error(
+        cli("doctor", "--inventory", str(inv), "--no-ports"), "cannot reach node3 (198.18.4.200"
+    )
 
 
 def test_cli_inventory_without_manager(shared_run_dir: Path, tmp_path: Path) -> None:

@@ -1,0 +1,117 @@
+"""Benchmarks of the local lab and the swarm spine (figures for the README).
+
+    sudo .venv/bin/python -m benchmarks.bench lab [--cold]   # image build, up->ready, RSS per machine
+    sudo .venv/bin/python -m benchmarks.bench swarm          # bootstrap, matrix suite, whole `run`
+
+Uses its own lab name and subnet (bench, 198.18.12.0/24) and tears it down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+LAB = "bench"
+SUBNET = "198.18.12.0/24"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def _rss_per_machine(lab: str) -> dict[str, int]:
+    """Resident memory (KiB) of every process in each machine's network namespace."""
+    out: dict[str, int] = {}
+    for ns in sorted(Path("/run/netns").glob(f"shn-{lab}-*")):
+        inode = os.stat(ns).st_ino
+        total = 0
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if os.stat(proc / "ns/net").st_ino != inode:
+                    continue
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        out[ns.name.removeprefix(f"shn-{lab}-")] = total
+    return out
+
+
+def bench_lab(cold: bool) -> dict[str, Any]:
+    from harness.lab import images
+
+    result: dict[str, Any] = {}
+    if cold:
+        with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+            env = dict(os.environ, SWARM_HARNESS_CACHE=tmp)
+            started = time.monotonic()
+            proc = subprocess.run(
+                [sys.executable, "-m", "harness.cli", "images", "build", "--release", "bookworm"],
+                env=env, capture_output=True, text=True, cwd=REPO,
+            )
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            result["cold_image_build_s"] = round(time.monotonic() - started, 1)
+    images.ensure_image(images.machine_recipe("bookworm"))
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        _cli("purge", "--lab", LAB)
+        started = time.monotonic()
+        up = _cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
+        result["up_to_ready_3_machines_s"] = round(time.monotonic() - started, 1)
+        assert up.returncode == 0, up.stderr[-2000:]
+        rss = _rss_per_machine(LAB)
+        result["rss_kib_per_machine"] = rss
+        result["rss_mib_mean"] = round(sum(rss.values()) / max(1, len(rss)) / 1024, 1)
+        started = time.monotonic()
+        down = _cli("down", "--run-dir", str(run_dir))
+        result["down_s"] = round(time.monotonic() - started, 1)
+        assert down.returncode == 0, down.stderr[-2000:]
+    return result
+
+
+def bench_swarm() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        _cli("purge", "--lab", LAB)
+        started = time.monotonic()
+        proc = _cli("run", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
+        total = round(time.monotonic() - started, 1)
+        report = json.loads((run_dir / "report.json").read_text())
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        matrix_cases = {}
+        import xml.etree.ElementTree as ET
+
+        for case in ET.parse(run_dir / "junit.xml").getroot().iter("testcase"):
+            if case.get("name", "").startswith("test_matrix["):
+                matrix_cases[case.get("name", "")] = float(case.get("time", 0))
+        return {
+            "run_total_s": total,
+            "stages_s": report["stages_s"],
+            "matrix_test_s": matrix_cases,
+            "junit": report["junit"],
+        }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["lab", "swarm"])
+    p.add_argument("--cold", action="store_true", help="also time a cold image build (about 90 s)")
+    args = p.parse_args()
+    result = bench_lab(args.cold) if args.what == "lab" else bench_swarm()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Unit tests of the layers under the lab: waits, results, naming, specs, matrix logic."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.doctor.capabilities import Capability
+from harness.doctor.ports import PortCheck, _count
+from harness.doctor.report import DoctorReport
+from harness.errors import CommandError, UserInputError, WaitTimeout
+from harness.lab.naming import bridge_name, node_address, veth_name
+from harness.probe.diagnose import diagnose
+from harness.probe.matrix import MatrixResult, PairCheck
+from harness.provision.cluster import LocalSpec
+from harness.retry import NotYet, eventually, is_transient_docker_error
+from harness.transport.result import Result
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_eventually_returns_the_value_once_the_check_holds() -> None:
+    calls = iter([NotYet("a"), NotYet("b"), "done"])
+
+    def check() -> str:
+        item = next(calls)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    assert eventually(check, 5, "thing", interval_s=0.01) == "done"
+
+
+def test_eventually_reports_the_last_state_seen() -> None:
+    seen = iter(range(1000))
+
+    def check() -> None:
+        raise NotYet(f"state {next(seen)}")
+
+    with pytest.raises(WaitTimeout) as exc:
+        eventually(check, 0.2, "the widget", interval_s=0.05)
+    assert re.search(r"waiting for the widget; last state: state \d+", exc.value.message)
+
+
+def test_eventually_does_not_retry_real_errors() -> None:
+    def check() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        eventually(check, 5, "x", interval_s=0.01)
+
+
+def test_only_known_transient_docker_errors_are_retried() -> None:
+    assert is_transient_docker_error("rpc error: code = Unavailable desc = ...")
+    assert not is_transient_docker_error("invalid reference format")
+
+
+def test_result_check_shows_command_status_and_tail() -> None:
+    res = Result("node1", "false", 1, "", "\n".join(f"line {i}" for i in range(20)), 0.1)
+    assert res.failed and not res.ok
+    with pytest.raises(CommandError) as exc:
+        res.check()
+    assert "on node1: `false` exited 1" in exc.value.message and "line 19" in exc.value.message
+    assert "line 0" not in exc.value.message
+
+
+def test_interface_names_fit_the_kernel_limit() -> None:
+    assert len(veth_name("abcdefgh", 16)) <= 15
+    assert len(bridge_name("abcdefgh")) <= 15
+
+
+def test_node_addresses_match_terraform_cidrhost() -> None:
+    main_tf = (REPO / "terraform/local/main.tf").read_text()
+    assert "cidrhost(var.subnet, 11 + i)" in main_tf
+    assert node_address("198.18.0.0/24", 1) == "198.18.0.11"
+    assert node_address("198.18.0.0/24", 16) == "198.18.0.26"
+    assert ipaddress.ip_address(node_address("198.18.4.0/24", 3)) in ipaddress.ip_network("198.18.4.0/24")
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        (LocalSpec(nodes=0), "outside 1..16"),
+        (LocalSpec(managers=0), "manager count 0"),
+        (LocalSpec(subnet="198.19.128.0/24"), "overlaps the lab's Docker address pool"),
+        (LocalSpec(subnet="198.18.0.0/28"), "prefix /28"),
+        (LocalSpec(release="buster"), "unknown image release"),
+        (LocalSpec(lab="x" * 9), "lab name"),
+    ],
+)
+def test_local_spec_validation(spec: LocalSpec, needle: str) -> None:
+    with pytest.raises(UserInputError, match=re.escape(needle)):
+        spec.validate()
+
+
+def test_cli_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["up", "--nodes", "99"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: node count 99 is outside 1..16 (pass --nodes between 1 and 16)"]
+
+
+def test_cli_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("up", "down", "status", "purge", "bootstrap", "doctor", "run", "images"):
+        assert f"    {cmd}" in out
+
+
+def _matrix(failing: set[tuple[str, str]]) -> MatrixResult:
+    nodes = ["node1", "node2", "node3"]
+    checks = [
+        PairCheck(a, b, p, (a, b) not in failing, "timeout" if (a, b) in failing else "ok")
+        for a in nodes
+        for b in nodes
+        if a != b
+        for p in ("icmp", "tcp")
+    ]
+    return MatrixResult("net", checks)
+
+
+def test_matrix_summary_lists_failing_pairs() -> None:
+    result = _matrix({("node1", "node2")})
+    assert result.summary().splitlines() == [
+        "1 of 6 pairs failed on network net",
+        "  node1->node2: icmp: timeout; tcp: timeout",
+    ]
+
+
+def _doctor(esp: bool, blocked: list[tuple[str, str]]) -> DoctorReport:
+    caps = {
+        n: {"esp": Capability("esp", esp, "ok" if esp else "kernel lacks ESP (INET_ESP)")}
+        for n in ("node1", "node2", "node3")
+    }
+    ports = [PortCheck(a, b, 4789, "udp", False, "no datagram arrived") for a, b in blocked]
+    return DoctorReport(capabilities=caps, ports=ports)
+
+
+def test_diagnose_names_esp_for_encrypted_networks_only() -> None:
+    result = _matrix({("node1", "node2"), ("node3", "node1")})
+    assert diagnose(result, True, _doctor(False, []))[0].startswith("ESP unavailable on node1, node2, node3")
+    assert "no cause" in diagnose(result, False, _doctor(False, []))[0]
+
+
+def test_diagnose_names_a_blocked_vxlan_port() -> None:
+    result = _matrix({("node1", "node2"), ("node2", "node1")})
+    causes = diagnose(result, False, _doctor(True, [("node1", "node2")]))
+    assert causes == ["VXLAN data path port 4789/udp blocked from node1 to node2: no datagram arrived"]
+
+
+def test_doctor_report_roundtrip_and_unmet() -> None:
+    report = _doctor(False, [("node2", "node3")])
+    again = DoctorReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again.unmet(["esp"]) == [
+        ("esp", n, "kernel lacks ESP (INET_ESP)") for n in ("node1", "node2", "node3")
+    ]
+    assert again.unmet(["warp-drive"])[0][2] == "the doctor does not know capability 'warp-drive'"
+    assert "BLOCKED node2 -> node3 4789/udp" in again.table()
+
+
+def test_iptables_counter_parsing() -> None:
+    listing = (
+        "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n"
+        "    pkts      bytes target prot opt in out source destination\n"
+        "       3      129            udp  --  *  *   198.18.0.11  0.0.0.0/0  udp dpt:4789 "
+        "/* swarm-harness-doctor-ab12-node1-4789 */\n"
+    )
+    assert _count(listing, "swarm-harness-doctor-ab12-node1-4789") == 3
+    assert _count(listing, "swarm-harness-doctor-ab12-node2-4789") == 0
