@@ -24,7 +24,9 @@ SUBNET = "198.18.12.0/24"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=REPO
+    )
 
 
 def _rss_per_machine(lab: str) -> dict[str, int]:
@@ -58,7 +60,10 @@ def bench_lab(cold: bool) -> dict[str, Any]:
             started = time.monotonic()
             proc = subprocess.run(
                 [sys.executable, "-m", "harness.cli", "images", "build", "--release", "bookworm"],
-                env=env, capture_output=True, text=True, cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
             )
             assert proc.returncode == 0, proc.stderr[-2000:]
             result["cold_image_build_s"] = round(time.monotonic() - started, 1)

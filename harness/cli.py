@@ -62,10 +62,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.rundir import default_run_dir
 
     if args.target != "local":
-        raise UserInputError(
-            f"target {args.target!r} cannot be provisioned from this machine yet",
-            "use --target local, or apply terraform/<target> yourself and pass its inventory",
-        )
+        from harness.provision.cluster import parse_vars, up_terraform
+
+        run_dir = args.run_dir or default_run_dir(args.target)
+        inv = up_terraform(args.target, run_dir, parse_vars(args.var), args.ready_timeout)
+        print(f"{args.target} is up: {len(inv.nodes)} hosts; inventory: {run_dir}/inventory.json")
+        return 0
     spec = LocalSpec(
         lab=args.lab,
         nodes=args.nodes,
@@ -82,12 +84,36 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from harness.provision.cluster import down
+    from harness.provision.cluster import down, list_runs, parse_duration_s
     from harness.rundir import default_run_dir
 
+    if args.older_than:
+        limit_s = parse_duration_s(args.older_than)
+        stale = [
+            (path, info)
+            for path, info, age_s in list_runs(args.root)
+            if age_s > limit_s and info.status != "down"
+        ]
+        for path, _info in stale:
+            down(path)
+            print(f"{path}: destroyed")
+        print(f"down: {len(stale)} runs older than {args.older_than} destroyed")
+        return 0
     run_dir = args.run_dir or default_run_dir(args.lab)
     down(run_dir)
     print(f"{run_dir}: destroyed")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from harness.provision.cluster import list_runs
+
+    runs = list_runs(args.root)
+    if not runs:
+        print(f"no runs under {args.root}")
+    for path, info, age_s in runs:
+        age = f"{age_s / 3600:.1f}h" if age_s >= 3600 else f"{age_s / 60:.0f}m"
+        print(f"{path!s:<32} {info.target:<8} {info.status:<13} age {age:<7} run id {info.run_id}")
     return 0
 
 
@@ -209,11 +235,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for SSH and dockerd (default: 180)",
     )
-    up.set_defaults(fn=cmd_up, logs_to_run_dir=True)
+    up.add_argument(
+        "-var",
+        "--var",
+        dest="var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Terraform variable for a non-local target (repeatable)",
+    )
+    up.set_defaults(fn=cmd_up)
 
     down = sub.add_parser("down", help="destroy what 'up' created")
     lab_opts(down)
+    down.add_argument(
+        "--older-than", metavar="AGE", help="instead: destroy every run under --root older than AGE (e.g. 6h)"
+    )
+    down.add_argument("--root", type=Path, default=Path("runs"), help="where runs live (default: runs)")
     down.set_defaults(fn=cmd_down)
+
+    rs = sub.add_parser("runs", help="list run directories with their target, status and age")
+    rs.add_argument("--root", type=Path, default=Path("runs"), help="where runs live (default: runs)")
+    rs.set_defaults(fn=cmd_runs)
 
     st = sub.add_parser("status", help="list labs and their machines")
     st.add_argument("--lab", help="only this lab")

@@ -193,3 +193,95 @@ def down(run_dir: Path) -> None:
     info.status = "down"
     write_info(run_dir, info)
     (run_dir / "inventory.json").unlink(missing_ok=True)
+
+
+def parse_vars(pairs: list[str]) -> dict[str, object]:
+    """``-var NAME=VALUE`` pairs; VALUE is JSON when it parses as JSON, else a string."""
+    import json
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserInputError(f"-var {pair!r} is not NAME=VALUE", "e.g. -var owner=alice")
+        name, value = pair.split("=", 1)
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out
+
+
+def up_terraform(
+    target: str, run_dir: Path, user_vars: dict[str, object], ready_timeout_s: float = READY_TIMEOUT_S
+) -> Inventory:
+    """Provision a non-local target (a cloud module) with the user's variables.
+
+    The harness adds ``run_id`` and ``run_dir``; everything else comes from
+    ``-var`` options or ``TF_VAR_*`` in the environment. A failed apply is
+    always followed by a destroy, so nothing billable is left behind.
+    """
+    runner = TerraformRunner(target, run_dir)
+    created_dir = not run_dir.exists()
+    info = read_info(run_dir)
+    if info is not None and info.target != target:
+        raise UserInputError(f"{run_dir} holds a {info.target} run, not {target}", "use another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _log_to(run_dir / "up.log")
+    if info is None:
+        info = RunInfo(
+            run_id=new_run_id(target),
+            target=target,
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+    variables = {**user_vars, "run_id": info.run_id, "run_dir": str(run_dir.resolve())}
+    info.variables = variables
+    info.status = "provisioning"
+    write_info(run_dir, info)
+    try:
+        runner.prepare(variables)
+        outputs = runner.apply()
+        inventory = parse_inventory(outputs, f"{run_dir}/tf (terraform output)", run_dir)
+        log.info("waiting for SSH and dockerd on %d hosts", len(inventory.nodes))
+        wait_ready(inventory, ready_timeout_s)
+    except (HarnessError, KeyboardInterrupt, Exception):
+        log.error("up failed; destroying what it created")
+        try:
+            runner.destroy()
+        except HarnessError as exc:
+            log.error(
+                "destroy failed too: %s; run 'swarm-harness down --run-dir %s'", exc.one_line(), run_dir
+            )
+            info.status = "failed"
+            write_info(run_dir, info)
+            raise
+        if created_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            info.status = "failed"
+            write_info(run_dir, info)
+        raise
+    inventory.write(run_dir / "inventory.json")
+    info.status = "up"
+    write_info(run_dir, info)
+    return inventory
+
+
+def list_runs(root: Path) -> list[tuple[Path, RunInfo, float]]:
+    """Run directories under ``root`` with their age in seconds, oldest first."""
+    import calendar
+
+    out = []
+    for run_json in sorted(root.glob("*/run.json")):
+        info = read_info(run_json.parent)
+        if info is None:
+            continue
+        created = calendar.timegm(time.strptime(info.created_at, "%Y-%m-%dT%H:%M:%SZ"))
+        out.append((run_json.parent, info, time.time() - created))
+    return sorted(out, key=lambda r: -r[2])
+
+
+def parse_duration_s(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
+        raise UserInputError(f"duration {text!r} is not like 30m, 6h or 2d", "use a number and s, m, h or d")
+    return float(text[:-1]) * units[text[-1]]

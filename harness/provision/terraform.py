@@ -69,9 +69,15 @@ class TerraformRunner:
         self.workdir = run_dir / "tf"
 
     def _env(self) -> dict[str, str]:
-        cli_config = self.run_dir / "terraformrc"
-        if not cli_config.exists():
-            cli_config.write_text("# written by swarm-harness\n")
+        # The user's CLI config (provider mirrors, plugin cache) wins; otherwise an
+        # empty one, so a stale or missing ~/.terraformrc cannot interfere.
+        user_config = os.environ.get("TF_CLI_CONFIG_FILE", "")
+        if user_config and Path(user_config).is_file():
+            cli_config = Path(user_config)
+        else:
+            cli_config = self.run_dir / "terraformrc"
+            if not cli_config.exists():
+                cli_config.write_text("# written by swarm-harness\n")
         return dict(
             os.environ,
             TF_IN_AUTOMATION="1",
@@ -116,7 +122,8 @@ class TerraformRunner:
         out = "\n".join(lines)
         if rc != 0:
             errors = [ln.strip("│ ").strip() for ln in lines if "Error" in ln or "error:" in ln]
-            detail = " | ".join(e for e in errors[-3:] if e) or " | ".join(lines[-3:])
+            unique = [e for i, e in enumerate(errors) if e and e not in errors[:i]]
+            detail = " | ".join(unique[-3:]) or " | ".join(lines[-3:])
             cls = _Transient if any(t in out for t in TRANSIENT_TERRAFORM_ERRORS) else ProvisionError
             raise cls(
                 f"terraform {args[0]} failed for target {self.target}: {detail}",
