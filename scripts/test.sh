@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 .venv/bin/ruff check harness suites tests benchmarks conftest.py
 .venv/bin/mypy
+[[ -f "${TF_CLI_CONFIG_FILE:-}" ]] || unset TF_CLI_CONFIG_FILE
 terraform fmt -check -recursive terraform
 .venv/bin/python -m pytest tests -p no:cacheprovider -ra "$@"
