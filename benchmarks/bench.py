@@ -92,12 +92,12 @@ def bench_swarm() -> dict[str, Any]:
         started = time.monotonic()
         proc = _cli("run", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
         total = round(time.monotonic() - started, 1)
-        report = json.loads((run_dir / "report.json").read_text())
+        report = json.loads((run_dir / "reports/report.json").read_text())
         assert proc.returncode == 0, proc.stdout[-2000:]
         matrix_cases = {}
         import xml.etree.ElementTree as ET
 
-        for case in ET.parse(run_dir / "junit.xml").getroot().iter("testcase"):
+        for case in ET.parse(run_dir / "reports/junit.xml").getroot().iter("testcase"):
             if case.get("name", "").startswith("test_matrix["):
                 matrix_cases[case.get("name", "")] = float(case.get("time", 0))
         return {

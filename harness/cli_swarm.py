@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.workers,
         )
         record["pytest_exit_code"] = exit_code
-        record["junit"] = junit_counts(run_dir / "junit.xml")
+        record["junit"] = junit_counts(run_dir / "reports" / "junit.xml")
     except KeyboardInterrupt:
         log.error("interrupted; tearing down")
         exit_code = 130
@@ -159,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "tests")
         + f"; stages: {', '.join(f'{k} {v:.1f}s' for k, v in timer.stages.items())}"
     )
-    print(f"reports: {run_dir}/junit.xml, {run_dir}/report.json")
+    print(f"reports: {run_dir}/reports/junit.xml, {run_dir}/reports/report.json")
     if args.keep and own_cluster:
         print(f"cluster kept; tear it down with: swarm-harness down --run-dir {run_dir}")
     return int(exit_code)

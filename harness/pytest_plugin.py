@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,10 +242,42 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     return result
 
 
+_STARTED_KEY = pytest.StashKey[int]()
+
+
+def _collect_artifacts(item: pytest.Item, rep: pytest.TestReport) -> None:
+    funcargs = getattr(item, "funcargs", {})
+    cluster = funcargs.get("harness_cluster")
+    if cluster is None:
+        # The check may reach the cluster only through another fixture.
+        cluster = next((v for v in funcargs.values() if isinstance(v, Cluster)), None)
+    run_dir = _run_dir(item.config)
+    if cluster is None or run_dir is None:
+        return
+    from harness.artifacts import collect
+
+    networks = [
+        item.config.getoption("--harness-plain-network"),
+        item.config.getoption("--harness-encrypted-network"),
+    ]
+    dest = run_dir / "artifacts" / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[:150]
+    since = item.stash.get(_STARTED_KEY, int(time.time()) - 300)
+    try:
+        collect(cluster, dest, networks, since)
+    except HarnessError as exc:
+        rep.sections.append(("harness artifacts", f"could not collect artifacts: {exc.one_line()}"))
+        return
+    rep.sections.append(("harness artifacts", f"failure artifacts: {dest}"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    if call.when == "setup":
+        item.stash[_STARTED_KEY] = int(time.time()) - 5
     outcome = yield
     rep: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if rep.failed and rep.when == "call":
+        _collect_artifacts(item, rep)
     needs = _needs(item)
     if not needs or rep.when != "call" or item.config.getoption("--harness-strict"):
         return

@@ -81,7 +81,7 @@ def run_suites(
         *suites,
         f"--harness-inventory={inventory_path}",
         f"--harness-run-dir={run_dir}",
-        f"--junitxml={run_dir / 'junit.xml'}",
+        f"--junitxml={run_dir / 'reports' / 'junit.xml'}",
         "-o",
         "junit_family=xunit2",
         "-p",
@@ -113,7 +113,8 @@ def junit_counts(path: Path) -> dict[str, int]:
 
 
 def write_report(run_dir: Path, record: dict[str, Any]) -> Path:
-    path = run_dir / "report.json"
+    path = run_dir / "reports" / "report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 

@@ -23,7 +23,7 @@ def test_run_main_job(tmp_path: Path) -> None:
     cli("purge", "--lab", "hre")
     res = cli("run", "--lab", "hre", "--subnet", "198.18.8.0/24", "--run-dir", str(run_dir), timeout_s=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    cases = _cases(run_dir / "junit.xml")
+    cases = _cases(run_dir / "reports/junit.xml")
     plain = {n: c for n, c in cases.items() if n.endswith("-plain]") or n == "test_matrix[plain]"}
     assert len(plain) == 7
     assert all(
@@ -42,12 +42,13 @@ def test_run_main_job(tmp_path: Path) -> None:
         skipped = case.find("skipped")
         assert skipped is not None, f"{name} was not reported as an expected failure"
         assert "unmet capability esp on node1, node2, node3" in (skipped.get("message") or "")
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads((run_dir / "reports/report.json").read_text())
     assert report["pytest_exit_code"] == 0
     assert set(report["stages_s"]) >= {"up", "bootstrap", "probe images", "doctor", "suites", "down"}
     assert report["junit"]["passed"] == 7 and report["junit"]["skipped"] == 7
     props = {
-        p.get("name"): p.get("value") for p in ET.parse(run_dir / "junit.xml").getroot().iter("property")
+        p.get("name"): p.get("value")
+        for p in ET.parse(run_dir / "reports/junit.xml").getroot().iter("property")
     }
     assert props["provider"] == "local"
     assert props["node1.engine"].startswith("20.10")

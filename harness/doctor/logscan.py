@@ -1,0 +1,95 @@
+"""Scan each node's dockerd journal for errors, fatals and panics, against an allow-list.
+
+The allow-list (``dockerd_allowlist.json``, kept in the repository) names
+messages known to be harmless on a target, each with the reason it is
+harmless; an entry can also be tied to a capability, so a message that an
+unmet capability explains (e.g. ESP SA failures without ESP) is only allowed
+while the doctor reports that capability missing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.artifacts import redact
+from harness.doctor.report import DoctorReport
+from harness.swarm.cluster import Cluster
+
+ALLOWLIST_PATH = Path(__file__).with_name("dockerd_allowlist.json")
+_SEVERE = re.compile(r"level=(error|fatal)|\bpanic[:(]|^panic", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    pattern: str
+    reason: str
+    capability: str | None = None
+
+    def matches(self, line: str) -> bool:
+        return re.search(self.pattern, line) is not None
+
+
+@dataclass
+class LogScan:
+    unexpected: dict[str, list[str]] = field(default_factory=dict)
+    allowed: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not any(self.unexpected.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [
+            f"dockerd log scan: {sum(len(v) for v in self.unexpected.values())} unexpected error lines, "
+            f"{sum(sum(v.values()) for v in self.allowed.values())} allowed"
+        ]
+        for node, found in sorted(self.unexpected.items()):
+            lines += [f"  {node}: {ln[:300]}" for ln in found[:10]]
+        return "\n".join(lines)
+
+
+def load_allowlist(path: Path = ALLOWLIST_PATH) -> list[AllowEntry]:
+    return [AllowEntry(**e) for e in json.loads(path.read_text())["entries"]]
+
+
+def classify(
+    lines: list[str], allow: list[AllowEntry], unmet_caps: set[str]
+) -> tuple[list[str], dict[str, int]]:
+    unexpected: list[str] = []
+    allowed: dict[str, int] = {}
+    for line in lines:
+        if not _SEVERE.search(line):
+            continue
+        entry = next(
+            (e for e in allow if e.matches(line) and (e.capability is None or e.capability in unmet_caps)),
+            None,
+        )
+        if entry is None:
+            unexpected.append(line)
+        else:
+            allowed[entry.pattern] = allowed.get(entry.pattern, 0) + 1
+    return unexpected, allowed
+
+
+def scan(cluster: Cluster, doctor: DoctorReport | None, since_epoch: int | None = None) -> LogScan:
+    allow = load_allowlist()
+    since = f"--since @{since_epoch}" if since_epoch else ""
+    journals = cluster.each(
+        lambda n: cluster.run(n, f"journalctl -u docker --no-pager -o cat {since}", timeout_s=60).stdout
+    )
+    result = LogScan()
+    for node, text in sorted(journals.items()):
+        unmet = {
+            c.name for c in (doctor.capabilities.get(node, {}).values() if doctor else []) if not c.present
+        }
+        unexpected, allowed = classify(redact(text).splitlines(), allow, unmet)
+        result.unexpected[node] = unexpected
+        result.allowed[node] = allowed
+    return result
