@@ -78,6 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         junit_counts,
         prepare_cluster,
         run_suites,
+        scan_logs,
         write_report,
     )
 
@@ -135,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         record["pytest_exit_code"] = exit_code
         record["junit"] = junit_counts(run_dir / "reports" / "junit.xml")
+        record["dockerd_log_scan"] = timer.run("log scan", scan_logs, inv, run_dir)
     except KeyboardInterrupt:
         log.error("interrupted; tearing down")
         exit_code = 130

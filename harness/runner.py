@@ -121,3 +121,23 @@ def write_report(run_dir: Path, record: dict[str, Any]) -> Path:
 
 def inventory_at(run_dir: Path) -> Inventory:
     return load_inventory(run_dir / "inventory.json")
+
+
+def scan_logs(inventory: Inventory, run_dir: Path) -> dict[str, Any]:
+    """Scan every node's dockerd journal against the allow-list; write and print the result."""
+    from harness.doctor.logscan import scan
+    from harness.doctor.report import DoctorReport
+
+    doctor_path = run_dir / "doctor.json"
+    doctor = DoctorReport.from_dict(json.loads(doctor_path.read_text())) if doctor_path.is_file() else None
+    info = read_info(run_dir)
+    cluster = Cluster(inventory, info.run_id if info else "adhoc")
+    try:
+        result = scan(cluster, doctor)
+    finally:
+        cluster.close()
+    out = run_dir / "reports" / "dockerd-log-scan.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    print(result.summary(), flush=True)
+    return {"clean": result.clean, "unexpected": sum(len(v) for v in result.unexpected.values())}

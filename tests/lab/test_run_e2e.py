@@ -45,7 +45,35 @@ def test_run_main_job(tmp_path: Path) -> None:
     report = json.loads((run_dir / "reports/report.json").read_text())
     assert report["pytest_exit_code"] == 0
     assert set(report["stages_s"]) >= {"up", "bootstrap", "probe images", "doctor", "suites", "down"}
-    assert report["junit"]["passed"] == 7 and report["junit"]["skipped"] == 7
+    # 7 plain-overlay reachability checks + 5 service-DNS checks pass; 7 encrypted are expected failures.
+    assert report["junit"]["passed"] == 12 and report["junit"]["skipped"] == 7
+    assert report["junit"]["failures"] == 0 and report["junit"]["errors"] == 0
+    # The dockerd journals were scanned against the allow-list and the result kept.
+    scan = json.loads((run_dir / "reports/dockerd-log-scan.json").read_text())
+    assert set(scan["unexpected"]) == {"node1", "node2", "node3"}
+    assert sum(sum(v.values()) for v in scan["allowed"].values()) > 0  # e.g. the missing-IPVS sysctl reads
+    # Each failed (expected-failure) check left an artifact bundle, with secrets redacted.
+    bundles = sorted(p.name for p in (run_dir / "artifacts").iterdir())
+    assert len(bundles) == 7 and all("encrypted" in b for b in bundles)
+    node1 = run_dir / "artifacts" / bundles[0] / "node1"
+    for name in (
+        "docker-info.txt",
+        "service-ps.txt",
+        "network-inspect.json",
+        "dockerd-journal.txt",
+        "iptables-save.txt",
+        "xfrm-state.txt",
+        "xfrm-policy.txt",
+        "ip-link.txt",
+        "routes.txt",
+        "overlay-fdb.txt",
+        "task-logs.txt",
+    ):
+        assert (node1 / name).is_file(), name
+    assert "harness-encrypted" in (node1 / "network-inspect.json").read_text()
+    for path in (run_dir / "artifacts").rglob("*"):
+        if path.is_file():
+            assert "SWMTKN-1-" not in path.read_text(errors="replace"), path
     props = {
         p.get("name"): p.get("value")
         for p in ET.parse(run_dir / "reports/junit.xml").getroot().iter("property")

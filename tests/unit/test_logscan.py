@@ -1,0 +1,48 @@
+"""The dockerd log scan's classification, on lines captured from lab machines."""
+
+from __future__ import annotations
+
+from harness.doctor.logscan import classify, load_allowlist
+
+IPVS_LINE = (
+    'level=error msg="error reading the kernel parameter net.ipv4.vs.conn_reuse_mode" '
+    'error="open /proc/sys/net/ipv4/vs/conn_reuse_mode: no such file or directory"'
+)
+PVID_LINE = (
+    'level=error msg="enabling default vlan on bridge br0 failed open '
+    '/sys/class/net/br0/bridge/default_pvid: permission denied"'
+)
+UNKNOWN_LINE = 'level=error msg="Inconsistent driver and libnetwork state for endpoint d745eaac"'
+PANIC_LINE = "panic: runtime error: invalid memory address or nil pointer dereference"
+INFO_LINE = 'level=info msg="Daemon has completed initialization"'
+
+
+def test_every_allowlist_entry_has_a_reason() -> None:
+    entries = load_allowlist()
+    assert entries and all(len(e.reason) > 30 for e in entries)
+
+
+def test_capability_bound_entries_only_apply_while_unmet() -> None:
+    allow = load_allowlist()
+    unexpected, allowed = classify([IPVS_LINE], allow, unmet_caps={"ipvs"})
+    assert unexpected == [] and sum(allowed.values()) == 1
+    unexpected, _ = classify([IPVS_LINE], allow, unmet_caps=set())
+    assert unexpected == [IPVS_LINE]
+
+
+def test_unknown_errors_and_panics_are_reported_info_is_ignored() -> None:
+    unexpected, allowed = classify([PVID_LINE, UNKNOWN_LINE, PANIC_LINE, INFO_LINE], load_allowlist(), set())
+    assert unexpected == [UNKNOWN_LINE, PANIC_LINE]
+    assert sum(allowed.values()) == 1
+
+
+def test_redaction_of_tokens_and_keys() -> None:
+    from harness.artifacts import redact
+
+    text = (
+        "docker swarm join --token SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx\n"
+        "\taead rfc4106(gcm(aes)) 0x0102030405060708091011121314151617181920 128\n"
+    )
+    out = redact(text)
+    assert "SWMTKN-<redacted>" in out and "3pu6hszjas19" not in out
+    assert "0x<redacted> 128" in out and "0102030405" not in out
