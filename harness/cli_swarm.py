@@ -71,7 +71,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli import _node_releases, harness_command
     from harness.inventory import load_inventory
-    from harness.provision.cluster import LocalSpec, down, up_local
+    from harness.provision.cluster import LocalSpec, down, parse_vars, up_local, up_terraform
     from harness.rundir import default_run_dir
     from harness.runner import (
         StageTimer,
@@ -85,12 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     timer = StageTimer()
     started = time.monotonic()
     own_cluster = args.inventory is None
-    if own_cluster:
-        if args.target != "local":
-            raise UserInputError(
-                f"target {args.target!r} cannot be provisioned from this machine yet",
-                "apply terraform/<target> yourself and pass --inventory",
-            )
+    cloud = own_cluster and args.target != "local"
+    if cloud:
+        run_dir = args.run_dir or default_run_dir(args.target)
+    elif own_cluster:
         spec = LocalSpec(
             lab=args.lab,
             nodes=args.nodes,
@@ -106,7 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     record: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     exit_code = 2
     try:
-        if own_cluster:
+        if cloud:
+            timer.run("up", up_terraform, args.target, run_dir, parse_vars(args.var))
+            inv_path = run_dir / "inventory.json"
+        elif own_cluster:
             timer.run("up", up_local, spec, run_dir, harness_command())
             inv_path = run_dir / "inventory.json"
         else:
@@ -198,6 +199,8 @@ def add_commands(sub: Any) -> None:
     rn.add_argument("--release", default="bookworm")
     rn.add_argument("--node-release", action="append", default=[], metavar="NODE=RELEASE")
     rn.add_argument("--subnet", default="198.18.0.0/24")
+    rn.add_argument("-var", "--var", dest="var", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Terraform variable for a non-local --target (repeatable)")
     rn.add_argument("--suites", nargs="+", default=["suites"], help="suite paths (default: suites)")
     rn.add_argument(
         "-m",

@@ -32,7 +32,8 @@ def _cli(
     )
 
 
-def test_up_cloud_target_fails_cleanly_offline(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["up", "run"])
+def test_cloud_target_fails_cleanly_offline(tmp_path: Path, command: str) -> None:
     mirror = tmp_path / "empty-mirror"
     mirror.mkdir()
     rc = tmp_path / "terraformrc"
@@ -42,7 +43,7 @@ def test_up_cloud_target_fails_cleanly_offline(tmp_path: Path) -> None:
     env = dict(os.environ, TF_CLI_CONFIG_FILE=str(rc))
     run_dir = tmp_path / "aws-run"
     res = _cli(
-        "up",
+        command,
         "--target",
         "aws",
         "--run-dir",
