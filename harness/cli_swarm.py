@@ -199,8 +199,15 @@ def add_commands(sub: Any) -> None:
     rn.add_argument("--release", default="bookworm")
     rn.add_argument("--node-release", action="append", default=[], metavar="NODE=RELEASE")
     rn.add_argument("--subnet", default="198.18.0.0/24")
-    rn.add_argument("-var", "--var", dest="var", action="append", default=[], metavar="NAME=VALUE",
-                    help="a Terraform variable for a non-local --target (repeatable)")
+    rn.add_argument(
+        "-var",
+        "--var",
+        dest="var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Terraform variable for a non-local --target (repeatable)",
+    )
     rn.add_argument("--suites", nargs="+", default=["suites"], help="suite paths (default: suites)")
     rn.add_argument(
         "-m",

@@ -105,7 +105,7 @@ def node_capabilities(host: SSHHost) -> dict[str, Capability]:
 def node_facts(host: SSHHost) -> dict[str, str]:
     res = host.run(
         "uname -r; docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown; "
-        "cat /sys/class/net/eth0/mtu 2>/dev/null || echo unknown",
+        "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* mtu \\([0-9]*\\) .*/\\1/p' | grep . || echo unknown",
         timeout_s=30,
     )
     lines = [*res.stdout.splitlines(), "", "", ""]

@@ -22,6 +22,7 @@ DOCKER_BRIDGE_IP = "198.19.0.1/24"
 DOCKER_LOCAL_POOL = "198.19.0.0/18"
 SWARM_ADDR_POOL = "198.19.128.0/18"
 RESERVED_POOLS = (DOCKER_LOCAL_POOL, SWARM_ADDR_POOL)
+LAB_MTU = 1500
 
 
 def parse_subnet(subnet: str) -> ipaddress.IPv4Network:
@@ -114,7 +115,27 @@ def create_node_netns(lab: str, node: str, veth: str, address: str, subnet: str)
     if hostcmd.run(["ip", "-n", ns, "link", "show", "eth0"], check=False).returncode != 0:
         if _link_exists(veth):
             hostcmd.run(["ip", "link", "del", veth])
-        hostcmd.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+        # An explicit 1500 underlay MTU, so the engines' default overlay MTU (1450) fits
+        # VXLAN's 50 bytes exactly, as on a standard Ethernet LAN.
+        hostcmd.run(
+            [
+                "ip",
+                "link",
+                "add",
+                veth,
+                "mtu",
+                str(LAB_MTU),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "mtu",
+                str(LAB_MTU),
+                "netns",
+                ns,
+            ]
+        )
         hostcmd.run(["ip", "-n", ns, "addr", "add", f"{address}/{prefix}", "dev", "eth0"])
     hostcmd.run(["ip", "link", "set", veth, "master", br, "up"])
     hostcmd.run(["ip", "-n", ns, "link", "set", "eth0", "up"])

@@ -24,7 +24,8 @@ def test_run_main_job(tmp_path: Path) -> None:
     res = cli("run", "--lab", "hre", "--subnet", "198.18.8.0/24", "--run-dir", str(run_dir), timeout_s=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     cases = _cases(run_dir / "reports/junit.xml")
-    plain = {n: c for n, c in cases.items() if n.endswith("-plain]") or n == "test_matrix[plain]"}
+    plain = {n: c for n, c in cases.items() if n.startswith("test_pair") and n.endswith("-plain]")}
+    plain["test_matrix[plain]"] = cases["test_matrix[plain]"]
     assert len(plain) == 7
     assert all(
         len(c) == 0 or all(ch.tag in ("properties", "system-out", "system-err") for ch in c)
@@ -36,8 +37,8 @@ def test_run_main_job(tmp_path: Path) -> None:
     assert len(matrix["checks"]) == 24 and all(c["ok"] for c in matrix["checks"])
     assert {c["protocol"] for c in matrix["checks"]} == {"icmp", "tcp", "udp", "http"}
     # The encrypted overlay cannot pass here (no ESP): reported precisely, never as a pass.
-    enc = {n: c for n, c in cases.items() if "encrypted" in n}
-    assert len(enc) == 7
+    enc = {n: c for n, c in cases.items() if n.startswith("test_pair") and "encrypted" in n}
+    assert len(enc) == 6
     for name, case in enc.items():
         skipped = case.find("skipped")
         assert skipped is not None, f"{name} was not reported as an expected failure"
@@ -45,16 +46,19 @@ def test_run_main_job(tmp_path: Path) -> None:
     report = json.loads((run_dir / "reports/report.json").read_text())
     assert report["pytest_exit_code"] == 0
     assert set(report["stages_s"]) >= {"up", "bootstrap", "probe images", "doctor", "suites", "down"}
-    # 7 plain-overlay reachability checks + 5 service-DNS checks pass; 7 encrypted are expected failures.
-    assert report["junit"]["passed"] == 12 and report["junit"]["skipped"] == 7
+    # Passing: reachability 7 + DNS 5 + MTU 6 pairs and 2 underlay checks + the plain wire capture 1.
+    # Expected failures (no ESP): reachability 7 + MTU 6 + the encrypted wire capture 1.
     assert report["junit"]["failures"] == 0 and report["junit"]["errors"] == 0
+    assert (report["junit"]["passed"], report["junit"]["skipped"]) == (21, 14)
+    wire = json.loads((run_dir / "reports/wire-harness-plain.json").read_text())
+    assert wire["vxlan_plaintext"] > 0
     # The dockerd journals were scanned against the allow-list and the result kept.
     scan = json.loads((run_dir / "reports/dockerd-log-scan.json").read_text())
     assert set(scan["unexpected"]) == {"node1", "node2", "node3"}
     assert sum(sum(v.values()) for v in scan["allowed"].values()) > 0  # e.g. the missing-IPVS sysctl reads
     # Each failed (expected-failure) check left an artifact bundle, with secrets redacted.
     bundles = sorted(p.name for p in (run_dir / "artifacts").iterdir())
-    assert len(bundles) == 7 and all("encrypted" in b for b in bundles)
+    assert len(bundles) == 14 and all("encrypted" in b for b in bundles)
     node1 = run_dir / "artifacts" / bundles[0] / "node1"
     for name in (
         "docker-info.txt",

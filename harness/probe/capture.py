@@ -1,0 +1,157 @@
+"""Encryption on the wire: capture the underlay while probe traffic crosses the overlay.
+
+An ``--opt encrypted`` overlay has shipped plaintext before (CVE-2023-28840/1/2),
+so "encrypted" is checked where it matters: on the source node's underlay
+interface, with tcpdump in the node's host namespace. The same capture on a
+plain overlay must show plaintext VXLAN for that network's VNI; if it does not,
+the capture itself is broken and the encrypted verdict would mean nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.inventory.schema import Node
+from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
+from harness.swarm.bootstrap import swarm_address
+from harness.swarm.cluster import Cluster
+
+VXLAN_PORT = 4789
+_VNI_RE = re.compile(r"VXLAN, flags \[[^\]]*\] \([^)]*\), vni (\d+)")
+
+
+@dataclass(frozen=True)
+class WireCapture:
+    network: str
+    vni: int
+    src: str
+    dst: str
+    interface: str
+    port: int
+    vxlan_plaintext: int  # VXLAN packets carrying this network's VNI
+    esp: int  # ESP packets between the two nodes
+    other_vxlan: int
+    requests_sent: int
+    sa_peers: list[str]  # peers with an xfrm SA on the source node
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def network_vni(cluster: Cluster, network: str) -> int:
+    attrs = cluster.manager_docker().api.inspect_network(network, verbose=True)
+    vnis = (attrs.get("Options") or {}).get("com.docker.network.driver.overlay.vxlanid_list", "")
+    if not vnis:
+        raise ValueError(f"network {network} has no VXLAN id (is it an overlay?)")
+    return int(str(vnis).split(",")[0])
+
+
+def underlay_interface(cluster: Cluster, node: Node) -> str:
+    addr = swarm_address(node)
+    res = cluster.run(node, f"ip -o -4 addr show | awk '$4 ~ /^{addr}\\// {{print $2}}'").check()
+    return res.stdout.strip()
+
+
+def parse_tcpdump(text: str, vni: int) -> tuple[int, int, int]:
+    """(plaintext VXLAN packets of ``vni``, ESP packets, VXLAN packets of other VNIs)."""
+    mine = esp = other = 0
+    for line in text.splitlines():
+        if "ESP(" in line:
+            esp += 1
+            continue
+        m = _VNI_RE.search(line)
+        if m:
+            if int(m.group(1)) == vni:
+                mine += 1
+            else:
+                other += 1
+    return mine, esp, other
+
+
+def capture(
+    cluster: Cluster,
+    probes: ProbeDeployment,
+    network: str,
+    src: str,
+    dst: str,
+    data_path_port: int | None = None,
+    duration_s: int = 6,
+) -> WireCapture:
+    vni = network_vni(cluster, network)
+    src_node, dst_node = cluster.inventory.node(src), cluster.inventory.node(dst)
+    iface = underlay_interface(cluster, src_node)
+    port = data_path_port or VXLAN_PORT
+    peer = swarm_address(dst_node)
+    dump = (
+        f"timeout {duration_s} tcpdump -i {iface} -nn -l -T vxlan "
+        f"'host {peer} and (udp port {port} or ip proto 50)' 2>/dev/null; true"
+    )
+    out: dict[str, str] = {}
+
+    def _tcpdump() -> None:
+        out["text"] = cluster.run(src, dump, timeout_s=duration_s + 30).stdout
+
+    t = threading.Thread(target=_tcpdump, daemon=True)
+    t.start()
+    url = f"http://{probes.tasks[dst].address}:{HTTP_PORT}/"
+    load = agent(
+        cluster,
+        probes.tasks[src],
+        [
+            "load",
+            url,
+            "--duration-s",
+            str(max(1, duration_s - 3)),
+            "--interval-s",
+            "0.05",
+            "--timeout-s",
+            "1",
+        ],
+        timeout_s=duration_s + 30,
+    )
+    t.join(duration_s + 40)
+    mine, esp, other = parse_tcpdump(out.get("text", ""), vni)
+    xfrm = cluster.run(src, "ip xfrm state 2>/dev/null").stdout
+    sa_peers = sorted(set(re.findall(r"^src \S+ dst (\S+)", xfrm, re.MULTILINE)))
+    return WireCapture(
+        network=network,
+        vni=vni,
+        src=src,
+        dst=dst,
+        interface=iface,
+        port=port,
+        vxlan_plaintext=mine,
+        esp=esp,
+        other_vxlan=other,
+        requests_sent=int(load.get("sent", 0)),
+        sa_peers=sa_peers,
+    )
+
+
+def plain_problems(cap: WireCapture) -> list[str]:
+    if cap.vxlan_plaintext == 0:
+        return [
+            f"the capture on {cap.src}:{cap.interface} saw no plaintext VXLAN for VNI {cap.vni} of the plain "
+            f"network {cap.network} while {cap.requests_sent} requests went to {cap.dst}: the capture itself "
+            "is broken, so no encryption verdict can be trusted (check tcpdump and the data path port)"
+        ]
+    return []
+
+
+def encrypted_problems(cap: WireCapture, dst_address: str) -> list[str]:
+    out = []
+    if cap.vxlan_plaintext:
+        out.append(
+            f"{cap.vxlan_plaintext} PLAINTEXT VXLAN packets of the encrypted network {cap.network} "
+            f"(VNI {cap.vni}) left {cap.src} for {cap.dst}: traffic is not encrypted"
+        )
+    if cap.esp == 0:
+        out.append(f"no ESP packets from {cap.src} to {cap.dst} while {cap.requests_sent} requests were sent")
+    if dst_address not in cap.sa_peers:
+        out.append(
+            f"{cap.src} holds no xfrm SA towards {cap.dst} ({dst_address}); SAs for: {cap.sa_peers or 'none'}"
+        )
+    return out

@@ -1,0 +1,78 @@
+"""Overlay MTU per ordered node pair: DF ping at the boundary, one byte over, a 1 MiB body."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.probe.mtu import PairMTU, measure, overlay_mtu, to_dicts, underlay_mtus, underlay_problems
+from harness.probe.service import ProbeDeployment
+from harness.swarm.cluster import Cluster
+from harness.swarm.networks import NetworkSpec
+
+NETWORKS = [
+    pytest.param("plain", id="plain", marks=pytest.mark.xdist_group("overlay-plain")),
+    pytest.param(
+        "encrypted",
+        id="encrypted",
+        marks=[pytest.mark.needs("esp"), pytest.mark.xdist_group("overlay-encrypted")],
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def mtu_results() -> dict[str, list[PairMTU]]:
+    return {}
+
+
+@pytest.fixture
+def mtu_for(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_run_dir: Path,
+    mtu_results: dict[str, list[PairMTU]],
+) -> Callable[[str], list[PairMTU]]:
+    def _get(kind: str) -> list[PairMTU]:
+        if kind not in mtu_results:
+            net = harness_networks[kind].name
+            results = measure(harness_cluster, global_probe(net), net)
+            out = harness_run_dir / "reports" / f"mtu-{net}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(to_dicts(results), indent=2))
+            mtu_results[kind] = results
+        return mtu_results[kind]
+
+    return _get
+
+
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_mtu_boundary_and_large_body(
+    kind: str,
+    harness_pair: tuple[str, str],
+    mtu_for: Callable[[str], list[PairMTU]],
+    record_property: Callable[[str, object], None],
+) -> None:
+    src, dst = harness_pair
+    result = next(r for r in mtu_for(kind) if (r.src, r.dst) == (src, dst))
+    record_property("overlay_mtu", result.overlay_mtu)
+    record_property("measured_path_mtu", result.measured_path_mtu)
+    problems = result.problems()
+    assert not problems, (
+        f"{src}->{dst} on the {kind} overlay (MTU {result.overlay_mtu}, measured path MTU "
+        f"{result.measured_path_mtu}): " + "; ".join(problems)
+    )
+    assert result.measured_path_mtu == result.overlay_mtu
+
+
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_underlay_carries_the_overlay_mtu(
+    kind: str, harness_cluster: Cluster, harness_networks: dict[str, NetworkSpec]
+) -> None:
+    """Every node's underlay fits a full overlay packet plus VXLAN's 50 bytes."""
+    net = harness_networks[kind].name
+    problems = underlay_problems(overlay_mtu(harness_cluster, net), underlay_mtus(harness_cluster))
+    assert not problems, "; ".join(problems)

@@ -1,0 +1,66 @@
+"""The DNS, MTU and wire-capture checks detect what they claim to, shown by breaking things."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness.errors import WaitTimeout
+from harness.probe.capture import capture, plain_problems
+from harness.probe.dns import wait_resolves_to
+from harness.probe.mtu import overlay_mtu, underlay_mtus, underlay_problems
+from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
+from harness.swarm.cluster import Cluster
+from harness.swarm.services import create_probe_service, wait_replicas
+
+
+@pytest.fixture
+def probes(shared_cluster: Cluster) -> Iterator[ProbeDeployment]:
+    dep = deploy_global_probe(shared_cluster, "harness-plain", shared_cluster.labels("live-suites"), "suites")
+    yield dep
+    remove_service(shared_cluster, dep.service)
+
+
+def test_dns_check_reports_what_each_node_saw(shared_cluster: Cluster, probes: ProbeDeployment) -> None:
+    labels = shared_cluster.labels("live-dns")
+    create_probe_service(shared_cluster, "live-dns", "harness-plain", labels, replicas=2)
+    try:
+        ips = wait_replicas(shared_cluster, "live-dns", "harness-plain", 2)
+        wait_resolves_to(shared_cluster, probes, "tasks.live-dns", ips)
+        stale = {*ips, "198.19.200.200"}  # an address the service never had
+        with pytest.raises(WaitTimeout) as exc:
+            wait_resolves_to(shared_cluster, probes, "tasks.live-dns", stale, timeout_s=3)
+        message = exc.value.message
+        for node in ("node1", "node2", "node3"):
+            assert f"{node} got {sorted(ips)} (extra [], missing ['198.19.200.200']" in message
+    finally:
+        shared_cluster.manager_docker().services.get("live-dns").remove()
+
+
+def test_underlay_mtu_too_small_is_named(shared_cluster: Cluster) -> None:
+    assert (
+        underlay_problems(overlay_mtu(shared_cluster, "harness-plain"), underlay_mtus(shared_cluster)) == []
+    )
+    shared_cluster.run("node2", "ip link set dev eth0 mtu 1400").check()
+    try:
+        problems = underlay_problems(
+            overlay_mtu(shared_cluster, "harness-plain"), underlay_mtus(shared_cluster)
+        )
+    finally:
+        shared_cluster.run("node2", "ip link set dev eth0 mtu 1500").check()
+    assert len(problems) == 1
+    assert problems[0].startswith("node2: underlay MTU 1400 < overlay MTU 1450 + 50 bytes of VXLAN")
+
+
+def test_capture_sanity_inverse_catches_a_broken_capture(
+    shared_cluster: Cluster, probes: ProbeDeployment
+) -> None:
+    good = capture(shared_cluster, probes, "harness-plain", "node1", "node2", duration_s=5)
+    assert good.vxlan_plaintext > 0 and plain_problems(good) == []
+    # Listening on the wrong data-path port sees nothing: the check must call itself broken.
+    blind = capture(
+        shared_cluster, probes, "harness-plain", "node1", "node2", data_path_port=4790, duration_s=5
+    )
+    problems = plain_problems(blind)
+    assert len(problems) == 1 and "the capture itself is broken" in problems[0]
