@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, UserInputError
+from harness.runner import DEFAULT_MARKERS
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         record["pytest_exit_code"] = exit_code
         record["junit"] = junit_counts(run_dir / "reports" / "junit.xml")
+        if args.disruptive and args.markers == DEFAULT_MARKERS:
+            # Fault injection last and serially: it breaks the cluster on purpose.
+            faults_rc = timer.run(
+                "disruptive suites",
+                run_suites,
+                inv_path,
+                run_dir,
+                args.suites,
+                "disruptive and not upgrade",
+                args.strict,
+                extra,
+                "0",
+                "junit-disruptive.xml",
+            )
+            record["disruptive_exit_code"] = faults_rc
+            record["junit_disruptive"] = junit_counts(run_dir / "reports" / "junit-disruptive.xml")
+            exit_code = exit_code or faults_rc
         record["dockerd_log_scan"] = timer.run("log scan", scan_logs, inv, run_dir)
     except KeyboardInterrupt:
         log.error("interrupted; tearing down")
@@ -212,13 +230,19 @@ def add_commands(sub: Any) -> None:
     rn.add_argument(
         "-m",
         "--markers",
-        default="not disruptive and not upgrade",
+        default=DEFAULT_MARKERS,
         help="pytest marker expression (default: not disruptive and not upgrade)",
     )
     rn.add_argument("-k", default=None, help="pytest -k expression")
     rn.add_argument("--workers", default="auto", help="pytest-xdist workers (0 = no xdist)")
     rn.add_argument("--strict", action="store_true", help="unmet capabilities fail their checks")
     rn.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
+    rn.add_argument(
+        "--no-disruptive",
+        dest="disruptive",
+        action="store_false",
+        help="skip the fault-injection suites that normally run last, serially",
+    )
     _net_opts(rn)
     rn.set_defaults(fn=cmd_run)
 

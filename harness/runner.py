@@ -73,6 +73,7 @@ def run_suites(
     strict: bool,
     extra: list[str],
     workers: str = "auto",
+    junit_name: str = "junit.xml",
 ) -> int:
     cmd = [
         sys.executable,
@@ -81,7 +82,7 @@ def run_suites(
         *suites,
         f"--harness-inventory={inventory_path}",
         f"--harness-run-dir={run_dir}",
-        f"--junitxml={run_dir / 'reports' / 'junit.xml'}",
+        f"--junitxml={run_dir / 'reports' / junit_name}",
         "-o",
         "junit_family=xunit2",
         "-p",

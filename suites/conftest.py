@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness.probe.image import ensure_probe_images
-from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
+from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
 from harness.swarm.cluster import Cluster
 
 
@@ -31,6 +31,9 @@ def global_probe(
             deployed[network] = deploy_global_probe(
                 harness_cluster, network, harness_session_labels, suffix=harness_worker_suffix
             )
+        else:
+            # Re-read: a fault may have restarted a node's probe task (new container).
+            deployed[network] = wait_global_probe(harness_cluster, deployed[network].service, network)
         return deployed[network]
 
     yield _get

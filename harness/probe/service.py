@@ -71,7 +71,11 @@ def deploy_global_probe(
 
 
 def wait_global_probe(
-    cluster: Cluster, name: str, network: str, timeout_s: float = DEPLOY_TIMEOUT_S
+    cluster: Cluster,
+    name: str,
+    network: str,
+    timeout_s: float = DEPLOY_TIMEOUT_S,
+    nodes: list[str] | None = None,
 ) -> ProbeDeployment:
     client = cluster.manager_docker()
     id_to_name = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
@@ -95,7 +99,7 @@ def wait_global_probe(
             node = host_to_node.get(hostname, hostname)
             if cid and addr:
                 tasks[node] = ProbeTask(node, cid, addr)
-        missing = [n.name for n in cluster.nodes if n.name not in tasks]
+        missing = [n for n in (nodes or [n.name for n in cluster.nodes]) if n not in tasks]
         if missing:
             raise NotYet(f"no running probe task yet on {', '.join(missing)} (tasks: {', '.join(seen)})")
         return ProbeDeployment(name, network, tasks)

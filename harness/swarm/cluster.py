@@ -50,6 +50,15 @@ class Cluster:
                 self._docker[name] = docker_client(self.hosts[name])
             return self._docker[name]
 
+    def forget_docker(self, node: str | Node) -> None:
+        """Drop a node's Docker client, e.g. after its engine restarted (pooled streams died)."""
+        name = node if isinstance(node, str) else node.name
+        with self._lock:
+            client = self._docker.pop(name, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
     def manager_docker(self) -> DockerClient:
         return self.docker(self.first_manager)
 

@@ -50,6 +50,11 @@ def test_run_main_job(tmp_path: Path) -> None:
     # Expected failures (no ESP): reachability 7 + MTU 6 + the encrypted wire capture 1.
     assert report["junit"]["failures"] == 0 and report["junit"]["errors"] == 0
     assert (report["junit"]["passed"], report["junit"]["skipped"]) == (21, 14)
+    # Fault injection ran last, serially: 4 faults recovered; leader loss needs 3 managers (1 here).
+    assert report["junit_disruptive"] == {"tests": 5, "failures": 0, "errors": 0, "skipped": 1, "passed": 4}
+    dis = _cases(run_dir / "reports/junit-disruptive.xml")
+    skipped = dis["test_leader_loss_elects_a_new_leader"].find("skipped")
+    assert skipped is not None and "needs 3 managers; this cluster has 1" in (skipped.get("message") or "")
     wire = json.loads((run_dir / "reports/wire-harness-plain.json").read_text())
     assert wire["vxlan_plaintext"] > 0
     # The dockerd journals were scanned against the allow-list and the result kept.

@@ -1,0 +1,83 @@
+"""Fault injection on cluster nodes, always undone.
+
+Each fault is a context manager whose exit removes exactly what it added
+(iptables rules carry a unique comment), so a failing check never leaves a
+partitioned or stopped node behind. Partitions use iptables DROP, since the lab
+kernel has no netem.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from harness.inventory.schema import Node
+from harness.swarm.bootstrap import swarm_address
+from harness.swarm.cluster import Cluster
+
+log = logging.getLogger(__name__)
+
+
+def _rules_script(rules: list[str], action: str) -> str:
+    return " && ".join(f"iptables -w {action} {r}" for r in rules)
+
+
+@contextmanager
+def iptables_rules(cluster: Cluster, node: str, rules: list[str]) -> Iterator[None]:
+    """Insert ``rules`` (``CHAIN match... -j DROP``) on ``node``; delete them on exit."""
+    tag = f"swarm-harness-fault-{secrets.token_hex(3)}"
+    tagged = [f"{r} -m comment --comment {tag}" for r in rules]
+    cluster.run(node, _rules_script(tagged, "-I"), timeout_s=30).check()
+    log.info("fault on %s: %d iptables rules (%s)", node, len(rules), tag)
+    try:
+        yield
+    finally:
+        script = (
+            f"for chain in INPUT OUTPUT; do iptables -w -S $chain | grep -- '{tag}' | sed 's/^-A /-D /' | "
+            "while read -r rule; do eval iptables -w $rule; done; done"
+        )
+        cluster.run(node, script, timeout_s=30).check(hint=f"remove rules tagged {tag} on {node} by hand")
+        log.info("fault on %s removed", node)
+
+
+def _peers(cluster: Cluster, node: Node) -> list[str]:
+    return [swarm_address(n) for n in cluster.nodes if n.name != node.name]
+
+
+@contextmanager
+def partition(cluster: Cluster, node: str) -> Iterator[None]:
+    """Cut ``node`` off from every other node, both ways (its SSH from the harness stays up)."""
+    target = cluster.inventory.node(node)
+    rules = []
+    for peer in _peers(cluster, target):
+        rules += [f"INPUT -s {peer} -j DROP", f"OUTPUT -d {peer} -j DROP"]
+    with iptables_rules(cluster, node, rules):
+        yield
+
+
+@contextmanager
+def block_port(
+    cluster: Cluster, at: str, from_node: str, port: int, protos: tuple[str, ...]
+) -> Iterator[None]:
+    """Drop ``port`` arriving at ``at`` from ``from_node``."""
+    src = swarm_address(cluster.inventory.node(from_node))
+    rules = [f"INPUT -s {src} -p {p} --dport {port} -j DROP" for p in protos]
+    with iptables_rules(cluster, at, rules):
+        yield
+
+
+@contextmanager
+def stopped_engine(cluster: Cluster, node: str) -> Iterator[None]:
+    """Stop dockerd (and its socket) on ``node``; start it again on exit."""
+    cluster.run(node, "systemctl stop docker.socket docker.service", timeout_s=120).check()
+    log.info("fault: dockerd stopped on %s", node)
+    try:
+        yield
+    finally:
+        cluster.forget_docker(node)
+        cluster.run(node, "systemctl start docker.service", timeout_s=120).check(
+            hint=f"start dockerd on {node} by hand: systemctl start docker"
+        )
+        log.info("fault: dockerd started again on %s", node)

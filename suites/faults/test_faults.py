@@ -1,0 +1,187 @@
+"""Fault injection with recovery deadlines (marker ``disruptive``: run serially, last).
+
+Every fault is undone in a ``finally`` (context managers in harness/faults.py);
+each test then proves the cluster is whole again, and reports how long it took.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+
+import pytest
+
+from harness.doctor.report import run_doctor
+from harness.faults import block_port, partition, stopped_engine
+from harness.probe.matrix import run_matrix
+from harness.probe.recovery import wait_service_whole
+from harness.probe.service import ProbeDeployment
+from harness.retry import NotYet, eventually
+from harness.swarm.bootstrap import wait_nodes_ready
+from harness.swarm.cluster import Cluster
+from harness.swarm.networks import NetworkSpec
+from harness.swarm.services import create_probe_service, wait_replicas
+
+pytestmark = [pytest.mark.disruptive, pytest.mark.xdist_group("faults")]
+
+RECOVERY_DEADLINE_S = 120.0
+
+
+def _node_ids(cluster: Cluster) -> dict[str, str]:
+    return {n.attrs["Description"]["Hostname"]: n.id for n in cluster.manager_docker().nodes.list()}
+
+
+def _workers(cluster: Cluster) -> list[str]:
+    names = [n.name for n in cluster.nodes if n.name != cluster.first_manager.name]
+    if not names:
+        pytest.fail("fault injection needs at least two nodes; this inventory has one")
+    return names
+
+
+def _wait_node_state(cluster: Cluster, via: str, node: str, state: str, timeout_s: float) -> float:
+    started = time.monotonic()
+
+    def _check() -> None:
+        rows = {n.attrs["Description"]["Hostname"]: n.attrs for n in cluster.docker(via).nodes.list()}
+        seen = rows.get(node, {}).get("Status", {}).get("State", "absent")
+        if seen != state:
+            raise NotYet(f"{node} is {seen}")
+
+    eventually(_check, timeout_s, f"{via} to see {node} {state}", interval_s=1)
+    return time.monotonic() - started
+
+
+def _service(cluster: Cluster, labels: dict[str, str], network: str) -> tuple[str, int]:
+    name = f"fault-{secrets.token_hex(3)}"
+    replicas = len(cluster.nodes)
+    create_probe_service(cluster, name, network, labels, replicas=replicas, endpoint_mode="dnsrr")
+    wait_replicas(cluster, name, network, replicas)
+    return name, replicas
+
+
+def test_partitioned_node_recovers(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_labels: dict[str, str],
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Cut one node off for at least 20 s; every service must resolve and answer again."""
+    net = harness_networks["plain"].name
+    probes = global_probe(net)
+    svc, replicas = _service(harness_cluster, harness_labels, net)
+    wait_service_whole(harness_cluster, probes, svc, replicas, 60)
+    victim = _workers(harness_cluster)[-1]
+    manager = harness_cluster.first_manager.name
+    cut_at = time.monotonic()
+    with partition(harness_cluster, victim):
+        down_s = _wait_node_state(harness_cluster, manager, victim, "down", 60)
+        record_property("node_marked_down_s", round(down_s, 1))
+
+        def _held() -> None:
+            if time.monotonic() - cut_at < 20:
+                raise NotYet("partition held for less than 20 s")
+
+        eventually(_held, 40, "the partition to last 20 s", interval_s=1)
+    restored = time.monotonic()
+    _wait_node_state(harness_cluster, manager, victim, "ready", RECOVERY_DEADLINE_S)
+    wait_service_whole(harness_cluster, probes, svc, replicas, RECOVERY_DEADLINE_S)
+    record_property("recovery_s", round(time.monotonic() - restored, 1))
+
+
+def test_blocked_vxlan_pair_is_pinpointed(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    pytestconfig: pytest.Config,
+) -> None:
+    """VXLAN blocked between one pair: the matrix names exactly that pair, the doctor the port."""
+    probes = global_probe(harness_networks["plain"].name)
+    a, b = harness_cluster.first_manager.name, _workers(harness_cluster)[0]
+    port = pytestconfig.getoption("--harness-data-path-port") or 4789
+    with block_port(harness_cluster, b, a, port, ("udp",)):
+        result = run_matrix(harness_cluster, probes, retry_after_s=1)
+        doctor = run_doctor(harness_cluster, data_path_port=port)
+    assert sorted(result.failing_pairs()) == sorted([f"{a}->{b}", f"{b}->{a}"]), result.summary()
+    assert [(p.src, p.dst, p.label) for p in doctor.blocked_ports()] == [(a, b, f"{port}/udp")]
+    assert run_matrix(harness_cluster, probes).failing_pairs() == {}
+
+
+def test_blocked_gossip_port_is_diagnosed(harness_cluster: Cluster) -> None:
+    """7946 (gossip) blocked between one pair: the doctor names both protocols for that pair."""
+    a, b = harness_cluster.first_manager.name, _workers(harness_cluster)[0]
+    with block_port(harness_cluster, b, a, 7946, ("tcp", "udp")):
+        doctor = run_doctor(harness_cluster)
+    blocked = sorted((p.src, p.dst, p.label) for p in doctor.blocked_ports())
+    assert blocked == [(a, b, "7946/tcp"), (a, b, "7946/udp")]
+    assert run_doctor(harness_cluster).blocked_ports() == []
+
+
+def test_stopped_engine_tasks_are_rescheduled(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_labels: dict[str, str],
+    record_property: Callable[[str, object], None],
+) -> None:
+    """dockerd stops on a worker: its tasks move, and DNS drops their old IPs everywhere else."""
+    net = harness_networks["plain"].name
+    probes = global_probe(net)
+    svc, replicas = _service(harness_cluster, harness_labels, net)
+    victim = _workers(harness_cluster)[-1]
+    manager = harness_cluster.first_manager.name
+    others = [n.name for n in harness_cluster.nodes if n.name != victim]
+    with stopped_engine(harness_cluster, victim):
+        started = time.monotonic()
+        _wait_node_state(harness_cluster, manager, victim, "down", 90)
+        wait_service_whole(harness_cluster, probes, svc, replicas, RECOVERY_DEADLINE_S, nodes=others)
+        record_property("rescheduled_s", round(time.monotonic() - started, 1))
+        tasks = harness_cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
+        victim_id = _node_ids(harness_cluster)[victim]
+        assert not [t for t in tasks if t["NodeID"] == victim_id and t["Status"]["State"] == "running"]
+    _wait_node_state(harness_cluster, manager, victim, "ready", RECOVERY_DEADLINE_S)
+
+
+def test_leader_loss_elects_a_new_leader(
+    harness_cluster: Cluster,
+    harness_labels: dict[str, str],
+    harness_networks: dict[str, NetworkSpec],
+    record_property: Callable[[str, object], None],
+) -> None:
+    """With 3+ managers, stopping the leader's engine elects another that accepts updates."""
+    managers = [n.name for n in harness_cluster.inventory.managers]
+    if len(managers) < 3:
+        pytest.skip(f"leader election needs 3 managers; this cluster has {len(managers)} (use --managers 3)")
+    rows = {
+        n.attrs["Description"]["Hostname"]: n.attrs for n in harness_cluster.manager_docker().nodes.list()
+    }
+    leader = next(n for n, a in rows.items() if a.get("ManagerStatus", {}).get("Leader"))
+    survivor = next(m for m in managers if m != leader)
+    with stopped_engine(harness_cluster, leader):
+        started = time.monotonic()
+
+        def _new_leader() -> str:
+            now = {
+                n.attrs["Description"]["Hostname"]: n.attrs
+                for n in harness_cluster.docker(survivor).nodes.list()
+            }
+            new = [n for n, a in now.items() if a.get("ManagerStatus", {}).get("Leader") and n != leader]
+            if not new:
+                raise NotYet("no new leader yet")
+            return new[0]
+
+        new_leader = eventually(_new_leader, 60, "a new raft leader")
+        record_property("election_s", round(time.monotonic() - started, 1))
+        svc = harness_cluster.docker(survivor).services.create(
+            "swarm-harness/probe:v1",
+            name=f"after-election-{secrets.token_hex(2)}",
+            labels=harness_labels,
+            networks=[harness_networks["plain"].name],
+        )
+        svc.scale(2)
+        record_property("new_leader", new_leader)
+    ids = _node_ids(harness_cluster)
+    wait_nodes_ready(
+        harness_cluster, {n.name: ids[n.name] for n in harness_cluster.nodes}, RECOVERY_DEADLINE_S
+    )

@@ -1,0 +1,52 @@
+"""Leader loss on a 3-manager lab: a new leader is elected and accepts service updates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tests.lab.conftest import cli, leftovers
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_leader_loss_on_three_managers(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    cli("purge", "--lab", "hfm")
+    up = cli("up", "--lab", "hfm", "--subnet", "198.18.10.0/24", "--managers", "3", "--run-dir", str(run_dir))
+    assert up.returncode == 0, up.stderr[-2000:]
+    try:
+        boot = cli("bootstrap", "--inventory", str(run_dir / "inventory.json"))
+        assert boot.returncode == 0, boot.stderr[-2000:]
+        assert "join node2 as manager" in boot.stdout and "join node3 as manager" in boot.stdout
+        junit = run_dir / "faults.xml"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "suites/faults",
+                "-k",
+                "leader",
+                "-p",
+                "no:cacheprovider",
+                f"--harness-inventory={run_dir / 'inventory.json'}",
+                f"--junitxml={junit}",
+                "-q",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        case = next(ET.parse(junit).getroot().iter("testcase"))
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["new_leader"] in ("node2", "node3")
+        assert float(props["election_s"]) < 60
+    finally:
+        down = cli("down", "--run-dir", str(run_dir))
+    assert down.returncode == 0
+    assert leftovers("hfm") == []
