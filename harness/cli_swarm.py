@@ -186,6 +186,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return int(exit_code)
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from harness.upgrade_cmd import upgrade
+
+    order = [n for n in args.order.split(",") if n] if args.order else None
+    report, path = upgrade(Path(args.inventory), args.to, order, args.continue_on_failure, not args.no_checks)
+    print(report.summary())
+    print(f"upgrade report: {path}")
+    return 1 if report.failed_node else 0
+
+
 def _net_opts(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--data-path-port", type=int, default=None, help="swarm VXLAN port (default 4789)")
     sp.add_argument("--plain-network", default="harness-plain", help="plain overlay under test")
@@ -245,5 +255,13 @@ def add_commands(sub: Any) -> None:
     )
     _net_opts(rn)
     rn.set_defaults(fn=cmd_run)
+
+    ug = sub.add_parser("upgrade", help="rolling Engine upgrade node by node under traffic, with a report")
+    ug.add_argument("--inventory", required=True)
+    ug.add_argument("--to", default="trixie", help="lab image release to upgrade to (default: trixie, Engine 26.1)")
+    ug.add_argument("--order", help="comma-separated node order (default: workers, then managers, leader last)")
+    ug.add_argument("--continue-on-failure", action="store_true", help="go on after a failing step")
+    ug.add_argument("--no-checks", action="store_true", help="skip the checks after each node")
+    ug.set_defaults(fn=cmd_upgrade)
 
     _ = (shutil, sys)
