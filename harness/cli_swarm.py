@@ -258,8 +258,12 @@ def add_commands(sub: Any) -> None:
 
     ug = sub.add_parser("upgrade", help="rolling Engine upgrade node by node under traffic, with a report")
     ug.add_argument("--inventory", required=True)
-    ug.add_argument("--to", default="trixie", help="lab image release to upgrade to (default: trixie, Engine 26.1)")
-    ug.add_argument("--order", help="comma-separated node order (default: workers, then managers, leader last)")
+    ug.add_argument(
+        "--to", default="trixie", help="lab image release to upgrade to (default: trixie, Engine 26.1)"
+    )
+    ug.add_argument(
+        "--order", help="comma-separated node order (default: workers, then managers, leader last)"
+    )
     ug.add_argument("--continue-on-failure", action="store_true", help="go on after a failing step")
     ug.add_argument("--no-checks", action="store_true", help="skip the checks after each node")
     ug.set_defaults(fn=cmd_upgrade)

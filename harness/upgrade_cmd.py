@@ -21,7 +21,11 @@ TRAFFIC_SERVICE = "upgrade-web"
 
 
 def upgrade(
-    inventory_path: Path, to_release: str, order: list[str] | None, continue_on_failure: bool, checks: bool,
+    inventory_path: Path,
+    to_release: str,
+    order: list[str] | None,
+    continue_on_failure: bool,
+    checks: bool,
 ) -> tuple[UpgradeReport, Path]:
     inv = load_inventory(inventory_path)
     run_dir = inventory_path.resolve().parent
@@ -33,7 +37,9 @@ def upgrade(
 
         lab = str(inv.provider_data.get("lab", ""))
         if not lab:
-            raise UserInputError(f"{inventory_path} has no provider_data.lab", "regenerate it with 'swarm-harness up'")
+            raise UserInputError(
+                f"{inventory_path} has no provider_data.lab", "regenerate it with 'swarm-harness up'"
+            )
         upgrader = lab_upgrader(lab, to_release)
     elif uses_commands:
         upgrader = command_upgrader(cluster, inv.upgrade_command)
@@ -49,12 +55,16 @@ def upgrade(
         probes = deploy_global_probe(cluster, "harness-plain", labels, suffix="upgrade")
         replicas = len(inv.nodes)
         client = cluster.manager_docker()
-        if not [s for s in client.services.list(filters={"name": TRAFFIC_SERVICE}) if s.name == TRAFFIC_SERVICE]:
-            create_probe_service(cluster, TRAFFIC_SERVICE, "harness-plain", labels, replicas=replicas,
-                                 endpoint_mode="dnsrr")
+        if not [
+            s for s in client.services.list(filters={"name": TRAFFIC_SERVICE}) if s.name == TRAFFIC_SERVICE
+        ]:
+            create_probe_service(
+                cluster, TRAFFIC_SERVICE, "harness-plain", labels, replicas=replicas, endpoint_mode="dnsrr"
+            )
         wait_replicas(cluster, TRAFFIC_SERVICE, "harness-plain", replicas)
-        report = run_upgrade(cluster, upgrader, probes, TRAFFIC_SERVICE, replicas, order, continue_on_failure,
-                             checks)
+        report = run_upgrade(
+            cluster, upgrader, probes, TRAFFIC_SERVICE, replicas, order, continue_on_failure, checks
+        )
         out = run_dir / "reports" / "upgrade-report.json"
         report.write(out)
         if not report.failed_node:

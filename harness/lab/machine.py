@@ -197,10 +197,14 @@ def _provision_root(state: MachineState) -> None:
     (state.dir / "docker").mkdir(exist_ok=True)
 
 
-def _record_known_host(state: MachineState) -> None:
-    pub = (state.dir / "hostkeys/ssh_host_ed25519_key.pub").read_text().split()
-    entry = f"{state.address} {pub[0]} {pub[1]}\n"
+def _set_known_host(state: MachineState, entry: str | None) -> None:
+    """Replace this machine's line in the run's known_hosts (None removes it).
+
+    Machines are created in parallel, so the file is rewritten under a lock.
+    """
     path = Path(state.run_dir) / "ssh" / "known_hosts"
+    if entry is None and not path.exists():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -208,20 +212,16 @@ def _record_known_host(state: MachineState) -> None:
         lines = [ln for ln in fh.read().splitlines(keepends=True) if not ln.startswith(f"{state.address} ")]
         fh.seek(0)
         fh.truncate()
-        fh.writelines([*lines, entry])
+        fh.writelines([*lines, entry] if entry else lines)
+
+
+def _record_known_host(state: MachineState) -> None:
+    pub = (state.dir / "hostkeys/ssh_host_ed25519_key.pub").read_text().split()
+    _set_known_host(state, f"{state.address} {pub[0]} {pub[1]}\n")
 
 
 def _forget_known_host(state: MachineState) -> None:
-    path = Path(state.run_dir) / "ssh" / "known_hosts"
-    if not path.exists():
-        return
-    with path.open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        lines = [ln for ln in fh.read().splitlines(keepends=True) if not ln.startswith(f"{state.address} ")]
-        fh.seek(0)
-        fh.truncate()
-        fh.writelines(lines)
+    _set_known_host(state, None)
 
 
 # ----------------------------------------------------------------- operations

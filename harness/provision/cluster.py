@@ -154,16 +154,23 @@ def up_local(
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         log.error("up %s; tearing down what it created", why)
         _teardown(runner, spec.lab)
-        if created_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        else:
-            info.status = "failed"
-            write_info(run_dir, info)
+        _after_up(run_dir, info, created_dir, None)
         raise
-    inventory.write(run_dir / "inventory.json")
-    info.status = "up"
-    write_info(run_dir, info)
+    _after_up(run_dir, info, created_dir, inventory)
     return inventory
+
+
+def _after_up(run_dir: Path, info: RunInfo, created_dir: bool, inventory: Inventory | None) -> None:
+    """Record how ``up`` ended: a failed run's new directory goes, an old one is marked failed."""
+    if inventory is not None:
+        inventory.write(run_dir / "inventory.json")
+        info.status = "up"
+    elif created_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    else:
+        info.status = "failed"
+    write_info(run_dir, info)
 
 
 def _teardown(runner: TerraformRunner, lab_name: str) -> None:
@@ -254,15 +261,9 @@ def up_terraform(
             info.status = "failed"
             write_info(run_dir, info)
             raise
-        if created_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        else:
-            info.status = "failed"
-            write_info(run_dir, info)
+        _after_up(run_dir, info, created_dir, None)
         raise
-    inventory.write(run_dir / "inventory.json")
-    info.status = "up"
-    write_info(run_dir, info)
+    _after_up(run_dir, info, created_dir, inventory)
     return inventory
 
 

@@ -15,7 +15,13 @@ from harness.swarm.cluster import Cluster
 
 def snapshot(cluster: Cluster, via: str | None = None) -> dict[str, dict[str, Any]]:
     client = cluster.docker(via) if via else cluster.manager_docker()
-    out: dict[str, dict[str, Any]] = {"services": {}, "networks": {}, "secrets": {}, "configs": {}, "node_labels": {}}
+    out: dict[str, dict[str, Any]] = {
+        "services": {},
+        "networks": {},
+        "secrets": {},
+        "configs": {},
+        "node_labels": {},
+    }
     for s in client.services.list():
         spec = s.attrs["Spec"]
         task = spec.get("TaskTemplate", {}).get("ContainerSpec", {})
@@ -29,8 +35,10 @@ def snapshot(cluster: Cluster, via: str | None = None) -> dict[str, dict[str, An
         attrs = client.api.inspect_network(n.id)
         if attrs.get("Scope") != "swarm":
             continue
-        out["networks"][n.name] = {"encrypted": "encrypted" in (attrs.get("Options") or {}),
-                                   "attachable": bool(attrs.get("Attachable"))}
+        out["networks"][n.name] = {
+            "encrypted": "encrypted" in (attrs.get("Options") or {}),
+            "attachable": bool(attrs.get("Attachable")),
+        }
     for sec in client.secrets.list():
         out["secrets"][sec.name] = {"labels": sec.attrs["Spec"].get("Labels") or {}}
     for cfg in client.configs.list():
@@ -40,7 +48,9 @@ def snapshot(cluster: Cluster, via: str | None = None) -> dict[str, dict[str, An
     return out
 
 
-def diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], ignore: set[str] | None = None) -> list[str]:
+def diff(
+    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], ignore: set[str] | None = None
+) -> list[str]:
     """Human-readable differences; objects named in ``ignore`` (the harness's own) are skipped."""
     ignore = ignore or set()
     out = []
@@ -52,5 +62,7 @@ def diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], ig
             if name not in now:
                 out.append(f"{kind[:-1] if kind.endswith('s') else kind} {name} is gone")
             elif now[name] != value:
-                out.append(f"{kind[:-1] if kind.endswith('s') else kind} {name} changed: {value} -> {now[name]}")
+                out.append(
+                    f"{kind[:-1] if kind.endswith('s') else kind} {name} changed: {value} -> {now[name]}"
+                )
     return out

@@ -82,12 +82,17 @@ class UpgradeReport:
         for node in self.order:
             steps = [s for s in self.steps if s.node == node]
             lines.append(
-                f"  {node}: " + ", ".join(f"{s.step} {s.duration_s:.1f}s{'' if s.ok else ' FAILED'}" for s in steps)
+                f"  {node}: "
+                + ", ".join(f"{s.step} {s.duration_s:.1f}s{'' if s.ok else ' FAILED'}" for s in steps)
             )
         if self.versions:
-            lines.append("  engines: " + " | ".join(
-                ", ".join(f"{n}={v}" for n, v in sorted(row["engines"].items())) for row in self.versions[-1:]
-            ))
+            lines.append(
+                "  engines: "
+                + " | ".join(
+                    ", ".join(f"{n}={v}" for n, v in sorted(row["engines"].items()))
+                    for row in self.versions[-1:]
+                )
+            )
         t = self.traffic
         lines.append(
             f"  traffic: {t.sent} requests, {t.failed} failed, longest gap {t.longest_gap_s:.1f}s; "
@@ -144,7 +149,10 @@ class TrafficMonitor(threading.Thread):
     def _refresh(self) -> None:
         with contextlib.suppress(Exception):
             self.probes = wait_global_probe(
-                self.cluster, self.probes.service, self.probes.network, 3,
+                self.cluster,
+                self.probes.service,
+                self.probes.network,
+                3,
                 [n.name for n in self.cluster.nodes if n.name not in self.busy],
             )
 
@@ -154,8 +162,21 @@ class TrafficMonitor(threading.Thread):
         if not idle:
             return
         src = self.probes.tasks[idle[0]]
-        res = agent(self.cluster, src, ["load", f"http://{self.service}:8080/", "--duration-s", str(self.window_s),
-                                        "--interval-s", "0.1", "--timeout-s", "1"], timeout_s=self.window_s + 30)
+        res = agent(
+            self.cluster,
+            src,
+            [
+                "load",
+                f"http://{self.service}:8080/",
+                "--duration-s",
+                str(self.window_s),
+                "--interval-s",
+                "0.1",
+                "--timeout-s",
+                "1",
+            ],
+            timeout_s=self.window_s + 30,
+        )
         s = self.stats
         s.windows += 1
         s.sent += int(res.get("sent", 0))
@@ -165,9 +186,12 @@ class TrafficMonitor(threading.Thread):
         s.longest_gap_s = max(s.longest_gap_s, float(res.get("longest_gap_s", 0)))
         if len(idle) >= 2:
             dst = self.probes.tasks[idle[-1]]
-            hold = agent(self.cluster, self.probes.tasks[idle[0]],
-                         ["hold", dst.address, str(TCP_PORT), "--duration-s", str(self.window_s), "--interval-s", "1"],
-                         timeout_s=self.window_s + 30)
+            hold = agent(
+                self.cluster,
+                self.probes.tasks[idle[0]],
+                ["hold", dst.address, str(TCP_PORT), "--duration-s", str(self.window_s), "--interval-s", "1"],
+                timeout_s=self.window_s + 30,
+            )
             s.connections += 1
             ends = {idle[0], idle[-1]}
             if not hold.get("ok") and ends & self.busy:
@@ -191,12 +215,16 @@ class TrafficMonitor(threading.Thread):
 
 
 def _engines(cluster: Cluster, via: str) -> dict[str, str]:
-    return {n.attrs["Description"]["Hostname"]: n.attrs["Description"]["Engine"]["EngineVersion"]
-            for n in cluster.docker(via).nodes.list()}
+    return {
+        n.attrs["Description"]["Hostname"]: n.attrs["Description"]["Engine"]["EngineVersion"]
+        for n in cluster.docker(via).nodes.list()
+    }
 
 
 def _node_id(cluster: Cluster, via: str, name: str) -> str:
-    return next(str(n.id) for n in cluster.docker(via).nodes.list() if n.attrs["Description"]["Hostname"] == name)
+    return next(
+        str(n.id) for n in cluster.docker(via).nodes.list() if n.attrs["Description"]["Hostname"] == name
+    )
 
 
 def _set_availability(cluster: Cluster, via: str, name: str, availability: str) -> None:
@@ -231,11 +259,28 @@ def run_upgrade(
             detail = fn() or ""
             ok = True
         except Exception as exc:
-            detail, ok = (exc.one_line() if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"), False
-        report.steps.append(Step(node.name, name, round(started - t0, 1), round(time.monotonic() - started, 1), ok,
-                                 detail[:500]))
-        log.info("%s: %s %s (%.1fs)%s", node.name, name, "ok" if ok else "FAILED", time.monotonic() - started,
-                 "" if ok else f": {detail[:300]}")
+            detail, ok = (
+                (exc.one_line() if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"),
+                False,
+            )
+        report.steps.append(
+            Step(
+                node.name,
+                name,
+                round(started - t0, 1),
+                round(time.monotonic() - started, 1),
+                ok,
+                detail[:500],
+            )
+        )
+        log.info(
+            "%s: %s %s (%.1fs)%s",
+            node.name,
+            name,
+            "ok" if ok else "FAILED",
+            time.monotonic() - started,
+            "" if ok else f": {detail[:300]}",
+        )
         return ok
 
     try:
@@ -250,8 +295,11 @@ def run_upgrade(
 
                 def _moved() -> None:
                     # Actual state: after a drain the desired state flips at once, containers stop later.
-                    left = [t for t in cluster.docker(via).api.tasks(filters={"node": nid})
-                            if t["Status"]["State"] in ("running", "starting", "preparing", "assigned")]
+                    left = [
+                        t
+                        for t in cluster.docker(via).api.tasks(filters={"node": nid})
+                        if t["Status"]["State"] in ("running", "starting", "preparing", "assigned")
+                    ]
                     if left:
                         raise NotYet(f"{len(left)} tasks still running on {node.name}")
 
@@ -272,7 +320,9 @@ def run_upgrade(
                     cluster.forget_docker(via)
 
                 def _ready() -> str:
-                    rows = {n.attrs["Description"]["Hostname"]: n.attrs for n in cluster.docker(via).nodes.list()}
+                    rows = {
+                        n.attrs["Description"]["Hostname"]: n.attrs for n in cluster.docker(via).nodes.list()
+                    }
                     row = rows.get(node.name, {})
                     state = row.get("Status", {}).get("State")
                     engine = row.get("Description", {}).get("Engine", {}).get("EngineVersion")
@@ -280,7 +330,9 @@ def run_upgrade(
                         raise NotYet(f"{node.name} is {state} with engine {engine}")
                     return str(engine)
 
-                engine = eventually(_ready, step_timeout_s, f"{node.name} to rejoin with a new engine", interval_s=2)
+                engine = eventually(
+                    _ready, step_timeout_s, f"{node.name} to rejoin with a new engine", interval_s=2
+                )
                 _set_availability(cluster, via, node.name, "active")
                 return f"engine {old} -> {engine} (daemon reports {version})"
 
@@ -295,8 +347,12 @@ def run_upgrade(
                     return len(matrix.pairs)
 
                 # The rejoined node's overlay peers converge by gossip: allow a deadline, report it.
-                pairs = eventually(_matrix_clean, CONVERGE_DEADLINE_S, f"the overlay to converge after {node.name}",
-                                   interval_s=2)
+                pairs = eventually(
+                    _matrix_clean,
+                    CONVERGE_DEADLINE_S,
+                    f"the overlay to converge after {node.name}",
+                    interval_s=2,
+                )
                 converged_s = time.monotonic() - started
                 fresh = wait_global_probe(cluster, probes.service, probes.network, step_timeout_s)
                 wait_service_whole(cluster, fresh, service, replicas, step_timeout_s)
@@ -305,8 +361,11 @@ def run_upgrade(
                 wait_service_whole(cluster, fresh, service, replicas, step_timeout_s)
                 return f"matrix {pairs} pairs ok after {converged_s:.1f}s; DNS and service update ok"
 
-            plan: list[tuple[str, Callable[[], str | None]]] = [("drain", _drain), ("upgrade", _upgrade),
-                                                                 ("rejoin", _rejoin)]
+            plan: list[tuple[str, Callable[[], str | None]]] = [
+                ("drain", _drain),
+                ("upgrade", _upgrade),
+                ("rejoin", _rejoin),
+            ]
             if checks:
                 plan.append(("checks", _checks))
             for name, fn in plan:
@@ -326,8 +385,10 @@ def run_upgrade(
         monitor.stop()
         report.traffic = monitor.stats
     report.verdict = (
-        "upgrade failed" if report.failed_node
-        else "upgraded with traffic loss" if report.traffic.failed or report.traffic.connections_broken
+        "upgrade failed"
+        if report.failed_node
+        else "upgraded with traffic loss"
+        if report.traffic.failed or report.traffic.connections_broken
         else "upgraded cleanly"
     )
     return report

@@ -19,15 +19,7 @@ from harness.probe.matrix import PROTOCOLS, MatrixResult, run_matrix
 from harness.probe.service import ProbeDeployment
 from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
-
-NETWORKS = [
-    pytest.param("plain", id="plain", marks=pytest.mark.xdist_group("overlay-plain")),
-    pytest.param(
-        "encrypted",
-        id="encrypted",
-        marks=[pytest.mark.needs("esp"), pytest.mark.xdist_group("overlay-encrypted")],
-    ),
-]
+from suites.params import NETWORKS
 
 
 @pytest.fixture(scope="session")

@@ -69,10 +69,27 @@ def test_rolling_upgrade_bookworm_to_trixie(tmp_path: Path, pytestconfig: pytest
         changes = diff(before, after, ignore)
         assert changes == [], "objects created before the upgrade changed: " + "; ".join(changes)
         suites = subprocess.run(
-            [sys.executable, "-m", "pytest", "suites", "-m", "not disruptive and not upgrade",
-             f"--harness-inventory={run_dir / 'inventory.json'}", "-p", "no:cacheprovider", "-q",
-             "-n", "2", "--dist", "loadgroup", f"--junitxml={out_dir / 'junit-after-upgrade.xml'}"],
-            cwd=REPO, capture_output=True, text=True, timeout=1200,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "suites",
+                "-m",
+                "not disruptive and not upgrade",
+                f"--harness-inventory={run_dir / 'inventory.json'}",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-n",
+                "2",
+                "--dist",
+                "loadgroup",
+                f"--junitxml={out_dir / 'junit-after-upgrade.xml'}",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1200,
         )
         (out_dir / "suites-after-upgrade.txt").write_text(suites.stdout[-20000:])
         assert suites.returncode == 0, "default suites on the upgraded cluster:\n" + suites.stdout[-3000:]

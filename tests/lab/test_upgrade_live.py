@@ -29,9 +29,22 @@ def test_upgrade_suite_upgrades_a_real_lab_and_reports_it(tmp_path: Path) -> Non
     out = tmp_path / "out"
     out.mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites/upgrade", "-m", "upgrade", "-p", "no:cacheprovider", "-q",
-         f"--harness-run-dir={out}"],
-        cwd=REPO, capture_output=True, text=True, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/upgrade",
+            "-m",
+            "upgrade",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--harness-run-dir={out}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     report = json.loads((out / "upgrade-report.json").read_text())
     assert report["order"] == ["node2", "node3", "node1"]  # workers first, the leader last
@@ -41,7 +54,9 @@ def test_upgrade_suite_upgrades_a_real_lab_and_reports_it(tmp_path: Path) -> Non
     if report["failed_node"] is None:
         assert all(v.startswith("26.1") for v in last.values()), last
         steps = [(s["node"], s["step"]) for s in report["steps"]]
-        assert steps == [(n, st) for n in ("node2", "node3", "node1") for st in ("drain", "upgrade", "rejoin", "checks")]
+        assert steps == [
+            (n, st) for n in ("node2", "node3", "node1") for st in ("drain", "upgrade", "rejoin", "checks")
+        ]
         assert all(s["ok"] for s in report["steps"])
         assert report["verdict"] in ("upgraded cleanly", "upgraded with traffic loss")
         assert proc.returncode == 0, proc.stdout[-3000:]
@@ -75,15 +90,21 @@ def test_failing_upgrade_command_stops_and_leaves_the_node_drained(
         assert "exited 3" in next(s["detail"] for s in report["steps"] if not s["ok"])
         assert [s["node"] for s in report["steps"]] == ["node2", "node2"]  # drain, then the failed upgrade
         assert "stopped at node2 (upgrade); it is left drained" in res.stdout
-        rows = {n.attrs["Description"]["Hostname"]: n.attrs for n in shared_cluster.manager_docker().nodes.list()}
+        rows = {
+            n.attrs["Description"]["Hostname"]: n.attrs for n in shared_cluster.manager_docker().nodes.list()
+        }
         assert rows["node2"]["Spec"]["Availability"] == "drain"
         # The rest keep serving: the traffic service is whole from node1 and node3.
-        probes = wait_global_probe(shared_cluster, "probe-harness-plain-upgrade", "harness-plain", 60,
-                                   ["node1", "node3"])
+        probes = wait_global_probe(
+            shared_cluster, "probe-harness-plain-upgrade", "harness-plain", 60, ["node1", "node3"]
+        )
         wait_service_whole(shared_cluster, probes, TRAFFIC_SERVICE, 3, 90, nodes=["node1", "node3"])
     finally:
-        node = next(n for n in shared_cluster.manager_docker().nodes.list()
-                    if n.attrs["Description"]["Hostname"] == "node2")
+        node = next(
+            n
+            for n in shared_cluster.manager_docker().nodes.list()
+            if n.attrs["Description"]["Hostname"] == "node2"
+        )
         spec = node.attrs["Spec"]
         spec["Availability"] = "active"
         node.update(spec)
