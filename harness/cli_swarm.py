@@ -77,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import (
         StageTimer,
         junit_counts,
+        junit_properties,
         prepare_cluster,
         run_suites,
         scan_logs,
@@ -154,6 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             record["disruptive_exit_code"] = faults_rc
             record["junit_disruptive"] = junit_counts(run_dir / "reports" / "junit-disruptive.xml")
+            record["fault_timings"] = junit_properties(run_dir / "reports" / "junit-disruptive.xml")
             exit_code = exit_code or faults_rc
         record["dockerd_log_scan"] = timer.run("log scan", scan_logs, inv, run_dir)
     except KeyboardInterrupt:

@@ -142,3 +142,15 @@ def scan_logs(inventory: Inventory, run_dir: Path) -> dict[str, Any]:
     out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     print(result.summary(), flush=True)
     return {"clean": result.clean, "unexpected": sum(len(v) for v in result.unexpected.values())}
+
+
+def junit_properties(path: Path) -> dict[str, dict[str, str]]:
+    """Per-test properties (recovery times, measured MTUs) from a JUnit file, by test name."""
+    if not path.is_file():
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+        if props:
+            out[case.get("name", "")] = props
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -50,3 +51,47 @@ def test_leader_loss_on_three_managers(tmp_path: Path) -> None:
         down = cli("down", "--run-dir", str(run_dir))
     assert down.returncode == 0
     assert leftovers("hfm") == []
+
+
+def test_custom_data_path_port(tmp_path: Path) -> None:
+    """A swarm on --data-path-port 4790: overlay matrix, doctor and wire capture all follow the port."""
+    run_dir = tmp_path / "run"
+    cli("purge", "--lab", "hdp")
+    up = cli("up", "--lab", "hdp", "--subnet", "198.18.11.0/24", "--nodes", "2", "--run-dir", str(run_dir))
+    assert up.returncode == 0, up.stderr[-2000:]
+    try:
+        inv = str(run_dir / "inventory.json")
+        boot = cli("bootstrap", "--inventory", inv, "--data-path-port", "4790")
+        assert boot.returncode == 0, boot.stderr[-2000:]
+        doctor = cli("doctor", "--inventory", inv, "--data-path-port", "4790", "--json")
+        ports = {(p["port"], p["proto"]) for p in json.loads(doctor.stdout)["ports"]}
+        assert (4790, "udp") in ports and (4789, "udp") not in ports
+        junit = run_dir / "dpp.xml"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "suites/overlay",
+                "suites/encryption",
+                "-k",
+                "plain",
+                "-p",
+                "no:cacheprovider",
+                f"--harness-inventory={inv}",
+                "--harness-data-path-port=4790",
+                f"--junitxml={junit}",
+                "-q",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        wire = json.loads((run_dir / "reports/wire-harness-plain.json").read_text())
+        assert wire["port"] == 4790 and wire["vxlan_plaintext"] > 0
+    finally:
+        down = cli("down", "--run-dir", str(run_dir))
+    assert down.returncode == 0
+    assert leftovers("hdp") == []

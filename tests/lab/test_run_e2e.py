@@ -52,6 +52,9 @@ def test_run_main_job(tmp_path: Path) -> None:
     assert (report["junit"]["passed"], report["junit"]["skipped"]) == (21, 14)
     # Fault injection ran last, serially: 4 faults recovered; leader loss needs 3 managers (1 here).
     assert report["junit_disruptive"] == {"tests": 5, "failures": 0, "errors": 0, "skipped": 1, "passed": 4}
+    timings = report["fault_timings"]
+    assert float(timings["test_partitioned_node_recovers"]["recovery_s"]) > 0
+    assert float(timings["test_stopped_engine_tasks_are_rescheduled"]["rescheduled_s"]) > 0
     dis = _cases(run_dir / "reports/junit-disruptive.xml")
     skipped = dis["test_leader_loss_elects_a_new_leader"].find("skipped")
     assert skipped is not None and "needs 3 managers; this cluster has 1" in (skipped.get("message") or "")
