@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,8 @@ from harness.probe.mtu import overlay_mtu, underlay_mtus, underlay_problems
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
 from harness.swarm.cluster import Cluster
 from harness.swarm.services import create_probe_service, wait_replicas
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -64,3 +70,36 @@ def test_capture_sanity_inverse_catches_a_broken_capture(
     )
     problems = plain_problems(blind)
     assert len(problems) == 1 and "the capture itself is broken" in problems[0]
+
+
+def test_vip_and_ingress_report_missing_ipvs(shared_run_dir: Path, tmp_path: Path) -> None:
+    """Without IPVS, VIP and ingress checks run, fail, and name the capability and every node."""
+    junit = tmp_path / "lb.xml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/lb",
+            "-k",
+            "vip or ingress",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--harness-inventory={shared_run_dir / 'inventory.json'}",
+            f"--junitxml={junit}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert len(cases) == 2
+    for case in cases:
+        skipped = case.find("skipped")
+        assert skipped is not None
+        message = skipped.get("message") or ""
+        assert "unmet capability ipvs on node1, node2, node3: kernel has no IP_VS" in message
+        assert "The check ran and failed as predicted" in message

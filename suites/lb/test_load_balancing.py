@@ -1,0 +1,149 @@
+"""Load balancing: the VIP, DNS round robin, the ingress routing mesh, host-mode publishing.
+
+VIP and ingress need IPVS in every node's kernel (marked ``needs("ipvs")``): without
+it they run, fail, and are reported as the unmet capability with its nodes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import docker.types
+import pytest
+
+from harness.probe.image import image_ref
+from harness.probe.lb import answers, spread_problems
+from harness.probe.service import ProbeDeployment
+from harness.retry import NotYet, eventually
+from harness.swarm.bootstrap import swarm_address
+from harness.swarm.cluster import Cluster
+from harness.swarm.networks import NetworkSpec
+from harness.swarm.services import create_probe_service, wait_replicas
+
+pytestmark = pytest.mark.xdist_group("overlay-plain")
+REPLICAS = 3
+
+
+def _backends(cluster: Cluster, svc: str) -> set[str]:
+    """Container hostnames (short ids) of the service's running tasks."""
+    tasks = cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
+    return {
+        t["Status"]["ContainerStatus"]["ContainerID"][:12] for t in tasks if t["Status"]["State"] == "running"
+    }
+
+
+def _service(cluster: Cluster, net: str, labels: dict[str, str], mode: str) -> str:
+    name = f"lb-{mode}-{secrets.token_hex(3)}"
+    create_probe_service(cluster, name, net, labels, replicas=REPLICAS, endpoint_mode=mode)
+    wait_replicas(cluster, name, net, REPLICAS)
+    return name
+
+
+@pytest.mark.needs("ipvs")
+def test_vip_spreads_over_every_replica(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_labels: dict[str, str],
+) -> None:
+    net = harness_networks["plain"].name
+    probes = global_probe(net)
+    svc = _service(harness_cluster, net, harness_labels, "vip")
+    backends = _backends(harness_cluster, svc)
+    failures = {}
+    for node, task in sorted(probes.tasks.items()):
+        problems = spread_problems(answers(harness_cluster, task, f"http://{svc}:8080/", 30), backends)
+        if problems:
+            failures[node] = problems
+    assert not failures, f"through the VIP of {svc}: {failures}"
+
+
+def test_dnsrr_clients_spread_over_every_replica(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_labels: dict[str, str],
+) -> None:
+    """Each client connection resolves the name anew; together they reach every replica."""
+    net = harness_networks["plain"].name
+    probes = global_probe(net)
+    svc = _service(harness_cluster, net, harness_labels, "dnsrr")
+    backends = _backends(harness_cluster, svc)
+    merged: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for task in probes.tasks.values():
+        obs = answers(harness_cluster, task, f"http://{svc}:8080/", 20)
+        for b, n in obs["by_backend"].items():
+            merged[b] = merged.get(b, 0) + n
+        for e, n in obs["errors"].items():
+            errors[e] = errors.get(e, 0) + n
+    problems = spread_problems(
+        {"by_backend": merged, "errors": errors, "sent": 20 * len(probes.tasks)}, backends, min_each=1
+    )
+    assert not problems, f"DNS round robin of {svc}: {problems}"
+
+
+def _published(cluster: Cluster, labels: dict[str, str], mode: str, replicas: int) -> tuple[str, int]:
+    name = f"pub-{mode}-{secrets.token_hex(3)}"
+    port = 30000 + secrets.randbelow(90)
+    cluster.manager_docker().services.create(
+        image_ref("v1"),
+        name=name,
+        labels=labels,
+        container_labels=labels,
+        mode=docker.types.ServiceMode("replicated", replicas=replicas),
+        endpoint_spec=docker.types.EndpointSpec(ports={port: (8080, "tcp", mode)}),
+    )
+
+    def _running() -> None:
+        tasks = cluster.manager_docker().services.get(name).tasks(filters={"desired-state": "running"})
+        if sum(t["Status"]["State"] == "running" for t in tasks) != replicas:
+            raise NotYet(f"tasks of {name} not all running")
+
+    eventually(_running, 90, f"{name} to run")
+    return name, port
+
+
+@pytest.mark.needs("ipvs")
+def test_ingress_answers_on_every_node(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_labels: dict[str, str],
+) -> None:
+    """The routing mesh: the published port answers on every node, also those without a task."""
+    probes = global_probe(harness_networks["plain"].name)
+    svc, port = _published(harness_cluster, harness_labels, "ingress", 1)
+    client = next(iter(probes.tasks.values()))
+    silent = {}
+    for node in harness_cluster.nodes:
+        obs = answers(harness_cluster, client, f"http://{swarm_address(node)}:{port}/", 4)
+        if not obs["by_backend"]:
+            silent[node.name] = obs["errors"]
+    assert not silent, f"published port {port} of {svc} did not answer on: {silent}"
+
+
+def test_host_mode_publishing_answers_only_where_tasks_run(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_labels: dict[str, str],
+) -> None:
+    probes = global_probe(harness_networks["plain"].name)
+    replicas = max(1, len(harness_cluster.nodes) - 1)
+    svc, port = _published(harness_cluster, harness_labels, "host", replicas)
+    tasks = harness_cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
+    ids = {n.id: n.attrs["Description"]["Hostname"] for n in harness_cluster.manager_docker().nodes.list()}
+    with_task = {ids[t["NodeID"]] for t in tasks if t["Status"]["State"] == "running"}
+    client = next(iter(probes.tasks.values()))
+    wrong = []
+    for node in harness_cluster.nodes:
+        obs = answers(harness_cluster, client, f"http://{swarm_address(node)}:{port}/", 2, timeout_s=1)
+        answered = bool(obs["by_backend"])
+        if answered != (node.name in with_task):
+            wrong.append(
+                f"{node.name} ({'runs' if node.name in with_task else 'no'} task) "
+                f"{'answered' if answered else 'did not answer'}: {obs['errors'] or obs['by_backend']}"
+            )
+    assert not wrong, f"host-mode port {port} of {svc}: " + "; ".join(wrong)
