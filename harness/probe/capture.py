@@ -10,12 +10,13 @@ the capture itself is broken and the encrypted verdict would mean nothing.
 from __future__ import annotations
 
 import re
-import threading
+import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.inventory.schema import Node
 from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
+from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
 
@@ -85,35 +86,38 @@ def capture(
     iface = underlay_interface(cluster, src_node)
     port = data_path_port or VXLAN_PORT
     peer = swarm_address(dst_node)
-    dump = (
-        f"timeout {duration_s} tcpdump -i {iface} -nn -l -T vxlan "
-        f"'host {peer} and (udp port {port} or ip proto 50)' 2>/dev/null; true"
-    )
-    out: dict[str, str] = {}
+    tag = f"/tmp/swarm-harness-capture-{secrets.token_hex(4)}"
+    # tcpdump runs in the background on the node; traffic starts only once it is listening.
+    cluster.run(
+        src,
+        f"nohup timeout {duration_s + 60} tcpdump -i {iface} -nn -l -T vxlan "
+        f"'host {peer} and (udp port {port} or ip proto 50)' >{tag}.txt 2>{tag}.err </dev/null & "
+        f"echo $! >{tag}.pid",
+    ).check(hint=f"is tcpdump installed on {src}?")
+    try:
 
-    def _tcpdump() -> None:
-        out["text"] = cluster.run(src, dump, timeout_s=duration_s + 30).stdout
+        def _listening() -> None:
+            err = cluster.run(src, f"cat {tag}.err").stdout
+            if "listening on" not in err:
+                raise NotYet(f"tcpdump not listening yet: {err.strip()[-200:] or 'no output'}")
 
-    t = threading.Thread(target=_tcpdump, daemon=True)
-    t.start()
-    url = f"http://{probes.tasks[dst].address}:{HTTP_PORT}/"
-    load = agent(
-        cluster,
-        probes.tasks[src],
-        [
-            "load",
-            url,
-            "--duration-s",
-            str(max(1, duration_s - 3)),
-            "--interval-s",
-            "0.05",
-            "--timeout-s",
-            "1",
-        ],
-        timeout_s=duration_s + 30,
-    )
-    t.join(duration_s + 40)
-    mine, esp, other = parse_tcpdump(out.get("text", ""), vni)
+        eventually(_listening, 20, f"tcpdump on {src} to start", interval_s=0.3)
+        url = f"http://{probes.tasks[dst].address}:{HTTP_PORT}/"
+        load = agent(
+            cluster, probes.tasks[src],
+            ["load", url, "--duration-s", str(duration_s), "--interval-s", "0.05", "--timeout-s", "1"],
+            timeout_s=duration_s + 30,
+        )
+    finally:
+        cluster.run(src, f"kill -INT $(cat {tag}.pid) 2>/dev/null; true")
+
+        def _stopped() -> None:
+            if cluster.run(src, f"kill -0 $(cat {tag}.pid) 2>/dev/null").ok:
+                raise NotYet("tcpdump still running")
+
+        eventually(_stopped, 20, f"tcpdump on {src} to stop", interval_s=0.3)
+        text = cluster.run(src, f"cat {tag}.txt; rm -f {tag}.txt {tag}.err {tag}.pid").stdout
+    mine, esp, other = parse_tcpdump(text, vni)
     xfrm = cluster.run(src, "ip xfrm state 2>/dev/null").stdout
     sa_peers = sorted(set(re.findall(r"^src \S+ dst (\S+)", xfrm, re.MULTILINE)))
     return WireCapture(
