@@ -9,16 +9,20 @@ the capture itself is broken and the encrypted verdict would mean nothing.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.errors import WaitTimeout
 from harness.inventory.schema import Node
 from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
+
+log = logging.getLogger(__name__)
 
 VXLAN_PORT = 4789
 _VNI_RE = re.compile(r"VXLAN, flags \[[^\]]*\] \([^)]*\), vni (\d+)")
@@ -103,8 +107,10 @@ def capture(
 
         eventually(_listening, 20, f"tcpdump on {src} to start", interval_s=0.3)
         url = f"http://{probes.tasks[dst].address}:{HTTP_PORT}/"
+        _wait_path(cluster, probes, src, url)
         load = agent(
-            cluster, probes.tasks[src],
+            cluster,
+            probes.tasks[src],
             ["load", url, "--duration-s", str(duration_s), "--interval-s", "0.05", "--timeout-s", "1"],
             timeout_s=duration_s + 30,
         )
@@ -133,6 +139,24 @@ def capture(
         requests_sent=int(load.get("sent", 0)),
         sa_peers=sa_peers,
     )
+
+
+def _wait_path(cluster: Cluster, probes: ProbeDeployment, src: str, url: str, timeout_s: float = 30) -> None:
+    """Give a freshly deployed probe time to become reachable (overlay peers converge by gossip).
+
+    A path that never works (an encrypted overlay without ESP) is not an error here:
+    the capture that follows is what judges it.
+    """
+
+    def _reachable() -> None:
+        res = agent(cluster, probes.tasks[src], ["http", url, "--timeout-s", "1"], timeout_s=30)
+        if not res.get("ok"):
+            raise NotYet(str(res.get("error")))
+
+    try:
+        eventually(_reachable, timeout_s, f"{url} to answer from {src}", interval_s=1)
+    except WaitTimeout as exc:
+        log.info("capture proceeds without a working path: %s", exc.message)
 
 
 def plain_problems(cap: WireCapture) -> list[str]:
