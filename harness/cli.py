@@ -13,13 +13,17 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError, UserInputError
+
+if TYPE_CHECKING:
+    from harness.provision.cluster import LocalSpec
 
 log = logging.getLogger("harness")
 
 
-def _setup_logging(verbose: bool, logfile: Path | None = None) -> None:
+def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(logging.DEBUG)
@@ -27,16 +31,6 @@ def _setup_logging(verbose: bool, logfile: Path | None = None) -> None:
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     console.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
     root.addHandler(console)
-    if logfile is not None:
-        add_logfile(logfile)
-
-
-def add_logfile(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = logging.FileHandler(path)
-    fh.setLevel(logging.DEBUG)
-    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(fh)
 
 
 def harness_command() -> str:
@@ -54,11 +48,27 @@ def _node_releases(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def local_spec(args: argparse.Namespace) -> LocalSpec:
+    """The validated local-lab spec from the options `up` and `run` share."""
+    from harness.provision.cluster import LocalSpec
+
+    spec = LocalSpec(
+        lab=args.lab,
+        nodes=args.nodes,
+        managers=args.managers,
+        release=args.release,
+        node_releases=_node_releases(args.node_release),
+        subnet=args.subnet,
+    )
+    spec.validate()
+    return spec
+
+
 # ------------------------------------------------------------------ commands
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from harness.provision.cluster import LocalSpec, up_local
+    from harness.provision.cluster import up_local
     from harness.rundir import default_run_dir
 
     if args.target != "local":
@@ -68,16 +78,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         inv = up_terraform(args.target, run_dir, parse_vars(args.var), args.ready_timeout)
         print(f"{args.target} is up: {len(inv.nodes)} hosts; inventory: {run_dir}/inventory.json")
         return 0
-    spec = LocalSpec(
-        lab=args.lab,
-        nodes=args.nodes,
-        managers=args.managers,
-        release=args.release,
-        node_releases=_node_releases(args.node_release),
-        subnet=args.subnet,
-    )
+    spec = local_spec(args)
     run_dir = args.run_dir or default_run_dir(args.lab)
-    spec.validate()
     inv = up_local(spec, run_dir, harness_command(), args.ready_timeout)
     print(f"lab {spec.lab} is up: {len(inv.nodes)} machines; inventory: {run_dir}/inventory.json")
     return 0

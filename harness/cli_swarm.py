@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -70,9 +68,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.cli import _node_releases, harness_command
+    from harness.cli import harness_command, local_spec
     from harness.inventory import load_inventory
-    from harness.provision.cluster import LocalSpec, down, parse_vars, up_local, up_terraform
+    from harness.provision.cluster import down, parse_vars, up_local, up_terraform
     from harness.rundir import default_run_dir
     from harness.runner import (
         StageTimer,
@@ -91,15 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cloud:
         run_dir = args.run_dir or default_run_dir(args.target)
     elif own_cluster:
-        spec = LocalSpec(
-            lab=args.lab,
-            nodes=args.nodes,
-            managers=args.managers,
-            release=args.release,
-            node_releases=_node_releases(args.node_release),
-            subnet=args.subnet,
-        )
-        spec.validate()
+        spec = local_spec(args)
         run_dir = args.run_dir or default_run_dir(args.lab)
     else:
         run_dir = Path(args.inventory).resolve().parent
@@ -269,5 +259,3 @@ def add_commands(sub: Any) -> None:
     ug.add_argument("--continue-on-failure", action="store_true", help="go on after a failing step")
     ug.add_argument("--no-checks", action="store_true", help="skip the checks after each node")
     ug.set_defaults(fn=cmd_upgrade)
-
-    _ = (shutil, sys)

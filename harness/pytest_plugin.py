@@ -114,8 +114,8 @@ def harness_inventory(pytestconfig: pytest.Config) -> Inventory:
 
 @pytest.fixture(scope="session")
 def harness_run_dir(pytestconfig: pytest.Config, harness_inventory: Inventory) -> Path:
-    opt = pytestconfig.getoption("--harness-run-dir")
-    path = Path(opt) if opt else Path(harness_inventory.source).resolve().parent
+    path = _run_dir(pytestconfig)
+    assert path is not None  # harness_inventory exists, so a run directory does
     path.mkdir(parents=True, exist_ok=True)
     return path
 

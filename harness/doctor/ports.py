@@ -9,6 +9,7 @@ counting rules carry a unique comment and are always removed.
 from __future__ import annotations
 
 import secrets
+import shlex
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -93,7 +94,7 @@ def check_ports(cluster: Cluster, data_path_port: int | None = None) -> list[Por
                 target = (dp_addr if port == vxlan else addr)[dst]
                 sends.append(f"echo swarm-harness-doctor > /dev/udp/{target}/{port}")
         script = "for i in 1 2 3; do " + "; ".join(sends) + "; done; true"
-        cluster.run(src, f"bash -c {_shq(script)}", timeout_s=30)
+        cluster.run(src, f"bash -c {shlex.quote(script)}", timeout_s=30)
         return out
 
     hosts = list(cluster.hosts.values())
@@ -137,9 +138,3 @@ def _count(iptables_listing: str, comment: str) -> int:
             except (ValueError, IndexError):
                 return 0
     return 0
-
-
-def _shq(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
