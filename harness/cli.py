@@ -23,11 +23,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("harness")
 
 
+class _Console(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record, so a caller that
+    swaps stderr (pytest's capture, an embedding program) never leaves us a closed file."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
-    root.handlers.clear()
+    # Only our own console handler is replaced; handlers an embedding program added stay.
+    for h in [h for h in root.handlers if isinstance(h, _Console)]:
+        root.removeHandler(h)
     root.setLevel(logging.DEBUG)
-    console = logging.StreamHandler(sys.stderr)
+    console = _Console(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     console.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
     root.addHandler(console)

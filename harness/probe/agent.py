@@ -19,6 +19,7 @@ Commands:
   batch   run a JSON list of dns/tcp/udp/http/ping probes concurrently
   load    sequential GETs for a while; counts versions, errors and outage gaps
   hold    keep one TCP connection alive and detect when it breaks
+  health  container healthcheck: exit status 0 only if /health answers 200
 """
 
 from __future__ import annotations
@@ -308,6 +309,23 @@ def _udp_echo_loop(sock: socket.socket, stop: threading.Event) -> None:
             continue
 
 
+def _drain_s() -> float:
+    try:
+        return min(max(float(os.environ.get("PROBE_DRAIN_S") or 0), 0.0), 60.0)
+    except ValueError:
+        return 0.0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Container healthcheck: exit 0 only when the local /health answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{args.http_port}/health", timeout=args.timeout_s) as r:
+            return 0 if r.status == 200 else 1
+    except Exception as exc:
+        print(f"unhealthy: {error_text(exc)}", file=sys.stderr)
+        return 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the three servers until SIGTERM/SIGINT."""
     if os.environ.get("PROBE_FAIL_START") == "1":
@@ -345,6 +363,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     while not stop.wait(1.0):
         pass  # serve is long-running by design; a signal ends it
+    # Graceful drain: keep answering for PROBE_DRAIN_S after SIGTERM, as a well-behaved
+    # service does, so peers that resolved this task just before it left DNS still succeed.
+    threading.Event().wait(_drain_s())
     httpd.shutdown()
     tcpd.shutdown()
     httpd.server_close()
@@ -1051,6 +1072,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp-port", type=_bind_port, default=9091)
     p.add_argument("--bind", default="0.0.0.0", help="listen address (default: all IPv4)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("health", help="exit 0 when the local serve answers /health with 200")
+    p.add_argument("--http-port", type=_port, default=8080)
+    p.add_argument("--timeout-s", type=_positive, default=2.0)
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("dns", help="resolve NAME to IPv4 addresses")
     p.add_argument("name")

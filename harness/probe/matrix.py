@@ -15,6 +15,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from harness.probe.service import HTTP_PORT, TCP_PORT, UDP_PORT, ProbeDeployment, ProbeTask, batch
+from harness.retry import NotYet, eventually
 from harness.swarm.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
 
@@ -177,3 +178,31 @@ def run_matrix(
 
 class _StillFailing(Exception):
     pass
+
+
+def wait_matrix_passes(
+    cluster: Cluster,
+    deployment: ProbeDeployment,
+    timeout_s: float = 60,
+    protocols: tuple[str, ...] = PROTOCOLS,
+) -> MatrixResult:
+    """A known-good baseline before breaking something on purpose.
+
+    A freshly deployed overlay needs a few seconds of gossip before every
+    peer's FDB entry exists; a check that then breaks one path must start from
+    a matrix that passes, or it cannot tell its own fault from convergence.
+    """
+
+    def _check() -> MatrixResult:
+        result = run_matrix(cluster, deployment, protocols, retry_after_s=1)
+        if result.failing_pairs():
+            raise NotYet(result.summary().replace("\n", ";"))
+        return result
+
+    return eventually(
+        _check,
+        timeout_s,
+        f"the reachability matrix on {deployment.network} to pass",
+        interval_s=2,
+        hint="run 'swarm-harness doctor' against this inventory to see which port or capability is missing",
+    )

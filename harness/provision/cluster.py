@@ -6,9 +6,11 @@ tears down whatever it created: a failed or interrupted ``up`` leaves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,11 +77,18 @@ class LocalSpec:
         }
 
 
-def _log_to(path: Path) -> None:
+@contextlib.contextmanager
+def _logged_to(path: Path) -> Iterator[None]:
+    """The run directory keeps a full log of its own provisioning, for as long as it lasts."""
     handler = logging.FileHandler(path)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def _check_lab_free(spec: LocalSpec, run_dir: Path) -> None:
@@ -123,41 +132,41 @@ def up_local(
             "use another --run-dir",
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    _log_to(run_dir / "up.log")
-    if info is None:
-        info = RunInfo(
-            run_id=new_run_id(spec.lab),
-            target="local",
-            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        )
-    variables = spec.variables(run_dir, harness_command)
-    info.variables = variables
-    info.status = "provisioning"
-    write_info(run_dir, info)
-    runner = TerraformRunner("local", run_dir)
-    try:
-        ensure_ssh_key(run_dir)
-        for release in sorted(spec.releases()):
-            recipe = images.machine_recipe(release)
-            if not images.is_cached(recipe):
-                log.info("image for %s is not cached yet: building it once", release)
-            images.ensure_image(recipe)
-        log.info("creating lab %s: %d machines on %s", spec.lab, spec.nodes, spec.subnet)
-        runner.prepare(variables)
-        outputs = runner.apply()
-        inventory = parse_inventory(outputs, f"{run_dir}/tf (terraform output)", run_dir)
-        log.info("waiting for SSH and dockerd on %d machines", len(inventory.nodes))
-        versions = wait_ready(inventory, ready_timeout_s)
-        for name, version in sorted(versions.items()):
-            log.info("  %s: Docker Engine %s", name, version)
-    except (HarnessError, KeyboardInterrupt, Exception) as exc:
-        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        log.error("up %s; tearing down what it created", why)
-        _teardown(runner, spec.lab)
-        _after_up(run_dir, info, created_dir, None)
-        raise
-    _after_up(run_dir, info, created_dir, inventory)
-    return inventory
+    with _logged_to(run_dir / "up.log"):
+        if info is None:
+            info = RunInfo(
+                run_id=new_run_id(spec.lab),
+                target="local",
+                created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )
+        variables = spec.variables(run_dir, harness_command)
+        info.variables = variables
+        info.status = "provisioning"
+        write_info(run_dir, info)
+        runner = TerraformRunner("local", run_dir)
+        try:
+            ensure_ssh_key(run_dir)
+            for release in sorted(spec.releases()):
+                recipe = images.machine_recipe(release)
+                if not images.is_cached(recipe):
+                    log.info("image for %s is not cached yet: building it once", release)
+                images.ensure_image(recipe)
+            log.info("creating lab %s: %d machines on %s", spec.lab, spec.nodes, spec.subnet)
+            runner.prepare(variables)
+            outputs = runner.apply()
+            inventory = parse_inventory(outputs, f"{run_dir}/tf (terraform output)", run_dir)
+            log.info("waiting for SSH and dockerd on %d machines", len(inventory.nodes))
+            versions = wait_ready(inventory, ready_timeout_s)
+            for name, version in sorted(versions.items()):
+                log.info("  %s: Docker Engine %s", name, version)
+        except (HarnessError, KeyboardInterrupt, Exception) as exc:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            log.error("up %s; tearing down what it created", why)
+            _teardown(runner, spec.lab)
+            _after_up(run_dir, info, created_dir, None)
+            raise
+        _after_up(run_dir, info, created_dir, inventory)
+        return inventory
 
 
 def _after_up(run_dir: Path, info: RunInfo, created_dir: bool, inventory: Inventory | None) -> None:
@@ -233,38 +242,38 @@ def up_terraform(
     if info is not None and info.target != target:
         raise UserInputError(f"{run_dir} holds a {info.target} run, not {target}", "use another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
-    _log_to(run_dir / "up.log")
-    if info is None:
-        info = RunInfo(
-            run_id=new_run_id(target),
-            target=target,
-            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        )
-    variables = {**user_vars, "run_id": info.run_id, "run_dir": str(run_dir.resolve())}
-    info.variables = variables
-    info.status = "provisioning"
-    write_info(run_dir, info)
-    try:
-        runner.prepare(variables)
-        outputs = runner.apply()
-        inventory = parse_inventory(outputs, f"{run_dir}/tf (terraform output)", run_dir)
-        log.info("waiting for SSH and dockerd on %d hosts", len(inventory.nodes))
-        wait_ready(inventory, ready_timeout_s)
-    except (HarnessError, KeyboardInterrupt, Exception):
-        log.error("up failed; destroying what it created")
-        try:
-            runner.destroy()
-        except HarnessError as exc:
-            log.error(
-                "destroy failed too: %s; run 'swarm-harness down --run-dir %s'", exc.one_line(), run_dir
+    with _logged_to(run_dir / "up.log"):
+        if info is None:
+            info = RunInfo(
+                run_id=new_run_id(target),
+                target=target,
+                created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )
-            info.status = "failed"
-            write_info(run_dir, info)
+        variables = {**user_vars, "run_id": info.run_id, "run_dir": str(run_dir.resolve())}
+        info.variables = variables
+        info.status = "provisioning"
+        write_info(run_dir, info)
+        try:
+            runner.prepare(variables)
+            outputs = runner.apply()
+            inventory = parse_inventory(outputs, f"{run_dir}/tf (terraform output)", run_dir)
+            log.info("waiting for SSH and dockerd on %d hosts", len(inventory.nodes))
+            wait_ready(inventory, ready_timeout_s)
+        except (HarnessError, KeyboardInterrupt, Exception):
+            log.error("up failed; destroying what it created")
+            try:
+                runner.destroy()
+            except HarnessError as exc:
+                log.error(
+                    "destroy failed too: %s; run 'swarm-harness down --run-dir %s'", exc.one_line(), run_dir
+                )
+                info.status = "failed"
+                write_info(run_dir, info)
+                raise
+            _after_up(run_dir, info, created_dir, None)
             raise
-        _after_up(run_dir, info, created_dir, None)
-        raise
-    _after_up(run_dir, info, created_dir, inventory)
-    return inventory
+        _after_up(run_dir, info, created_dir, inventory)
+        return inventory
 
 
 def list_runs(root: Path) -> list[tuple[Path, RunInfo, float]]:

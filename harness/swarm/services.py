@@ -23,8 +23,22 @@ def create_probe_service(
     endpoint_mode: str = "vip",
     aliases: list[str] | None = None,
     version: str = "v1",
+    healthcheck: docker.types.Healthcheck | None = None,
+    drain_s: float = 0,
+    update_config: docker.types.UpdateConfig | None = None,
 ) -> Any:
+    """A replicated probe service. ``drain_s`` makes each task keep serving that long after
+    SIGTERM (with a grace period to match), as a service built for zero-downtime does."""
     client = cluster.manager_docker()
+    env = ["PROBE_NODE={{.Node.Hostname}}", "PROBE_SLOT={{.Task.Slot}}", "PROBE_TASK={{.Task.Name}}"]
+    extra: dict[str, Any] = {}
+    if drain_s:
+        env.append(f"PROBE_DRAIN_S={drain_s}")
+        extra["stop_grace_period"] = int((drain_s + 5) * 1_000_000_000)
+    if healthcheck is not None:
+        extra["healthcheck"] = healthcheck
+    if update_config is not None:
+        extra["update_config"] = update_config
     return client.services.create(
         image_ref(version),
         name=name,
@@ -33,7 +47,8 @@ def create_probe_service(
         endpoint_spec=docker.types.EndpointSpec(mode=endpoint_mode),
         labels=labels,
         container_labels=labels,
-        env=["PROBE_NODE={{.Node.Hostname}}", "PROBE_SLOT={{.Task.Slot}}", "PROBE_TASK={{.Task.Name}}"],
+        env=env,
+        **extra,
     )
 
 

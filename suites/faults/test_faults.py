@@ -14,7 +14,7 @@ import pytest
 
 from harness.doctor.report import run_doctor
 from harness.faults import block_port, partition, stopped_engine
-from harness.probe.matrix import run_matrix
+from harness.probe.matrix import run_matrix, wait_matrix_passes
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import ProbeDeployment
 from harness.retry import NotYet, eventually
@@ -100,6 +100,7 @@ def test_blocked_vxlan_pair_is_pinpointed(
     probes = global_probe(harness_networks["plain"].name)
     a, b = harness_cluster.first_manager.name, _workers(harness_cluster)[0]
     port = pytestconfig.getoption("--harness-data-path-port") or 4789
+    wait_matrix_passes(harness_cluster, probes)
     with block_port(harness_cluster, b, a, port, ("udp",)):
         result = run_matrix(harness_cluster, probes, retry_after_s=1)
         doctor = run_doctor(harness_cluster, data_path_port=port)

@@ -12,7 +12,7 @@ import pytest
 
 from harness.doctor.report import run_doctor
 from harness.probe.diagnose import diagnose
-from harness.probe.matrix import PROTOCOLS, run_matrix
+from harness.probe.matrix import PROTOCOLS, run_matrix, wait_matrix_passes
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
 from harness.swarm.cluster import Cluster
 
@@ -41,6 +41,7 @@ def test_blocked_vxlan_between_one_pair_is_pinpointed(
 ) -> None:
     """Drop VXLAN from node1 at node2: exactly node1<->node2 fail, and the doctor names the port."""
     rule = "INPUT -p udp --dport 4789 -s 198.18.4.11 -j DROP"
+    wait_matrix_passes(shared_cluster, plain_probe)
     shared_cluster.run("node2", f"iptables -w -I {rule}").check()
     try:
         result = run_matrix(shared_cluster, plain_probe, retry_after_s=1)

@@ -662,3 +662,40 @@ def test_hold_sigterm_writes_out_file(server: Server, tmp_path: Path) -> None:
     assert proc.returncode == 0 and stdout == ""
     doc = json.loads(out.read_text())
     assert doc["ok"] is True and doc["stopped_early"] is True and doc["exchanges"] >= 3
+
+
+# --------------------------------------------------------------------------------------------------
+# health and graceful drain (rolling updates depend on both)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_health_exit_status_follows_the_health_endpoint(server: Server) -> None:
+    ok = subprocess.run([*PY, "health", "--http-port", str(server.http_port)], env=_env(), timeout=15)
+    assert ok.returncode == 0
+    server.unhealthy_file.touch()
+    try:
+        bad = subprocess.run(
+            [*PY, "health", "--http-port", str(server.http_port)], env=_env(), timeout=15, capture_output=True
+        )
+    finally:
+        server.unhealthy_file.unlink()
+    assert bad.returncode == 1 and b"unhealthy" in bad.stderr
+    closed = subprocess.run([*PY, "health", "--http-port", str(_closed_port())], env=_env(), timeout=15)
+    assert closed.returncode == 1
+
+
+def test_serve_keeps_answering_for_the_drain_period_after_sigterm(tmp_path: Path) -> None:
+    http_port, tcp_port, udp_port = _free_ports()
+    argv = [*PY, "serve", "--bind", "127.0.0.1", "--http-port", str(http_port)]
+    argv += ["--tcp-port", str(tcp_port), "--udp-port", str(udp_port)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=_env({"PROBE_DRAIN_S": "1.5"}))
+    try:
+        _wait_ready(proc, http_port, tcp_port)  # type: ignore[arg-type]
+        os.kill(proc.pid, signal.SIGTERM)
+        _code, doc = run_agent("http", f"http://127.0.0.1:{http_port}/")
+        assert doc["ok"] is True, "a draining server must still answer"
+        assert proc.wait(timeout=10) == 0
+        _code, doc = run_agent("http", f"http://127.0.0.1:{http_port}/")
+        assert doc["ok"] is False, "after the drain period the server is gone"
+    finally:
+        _stop(proc)

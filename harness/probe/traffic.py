@@ -1,0 +1,213 @@
+"""Continuous client traffic from every node while something changes underneath it.
+
+Each client is the agent's ``load`` command started detached inside a node's probe
+task, so it keeps sending while the harness updates, scales or breaks the service;
+``stop`` ends it with SIGTERM (the agent still writes its counts) and collects the
+result. Rolling updates are judged by these numbers: requests sent and failed,
+versions answered, the longest gap between two successes, and the error window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from harness.errors import CommandError
+from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask
+from harness.retry import NotYet, eventually
+from harness.swarm.cluster import Cluster
+from harness.transport.ssh import raise_first, run_parallel
+
+log = logging.getLogger(__name__)
+
+# A load never outlives this, even if the harness dies without stopping it.
+LOAD_LIMIT_S = 900
+
+
+@dataclass
+class NodeLoad:
+    node: str
+    result: dict[str, Any]
+
+
+@dataclass
+class TrafficSummary:
+    """What all clients saw together, and each node on its own."""
+
+    url: str
+    per_node: list[NodeLoad] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return sum(int(n.result.get("sent", 0)) for n in self.per_node)
+
+    @property
+    def failed(self) -> int:
+        return sum(int(n.result.get("failed", 0)) for n in self.per_node)
+
+    @property
+    def versions(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for n in self.per_node:
+            for v, c in (n.result.get("versions") or {}).items():
+                out[v] = out.get(v, 0) + int(c)
+        return out
+
+    @property
+    def errors(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for n in self.per_node:
+            for e, c in (n.result.get("errors") or {}).items():
+                out[e] = out.get(e, 0) + int(c)
+        return out
+
+    @property
+    def longest_gap_s(self) -> float:
+        return max((float(n.result.get("longest_gap_s", 0)) for n in self.per_node), default=0.0)
+
+    def error_windows(self) -> dict[str, tuple[float, float]]:
+        """Per node: seconds after the start of its load of the first and last failure."""
+        out = {}
+        for n in self.per_node:
+            first, last = n.result.get("first_failure_s"), n.result.get("last_failure_s")
+            if first is not None and last is not None:
+                out[n.node] = (float(first), float(last))
+        return out
+
+    def describe(self) -> str:
+        windows = ", ".join(f"{k} {a:.2f}-{b:.2f}s" for k, (a, b) in sorted(self.error_windows().items()))
+        return (
+            f"{self.failed} of {self.sent} requests to {self.url} failed; versions {self.versions}; "
+            f"longest gap {self.longest_gap_s:.2f}s; error windows: {windows or 'none'}; "
+            f"errors {self.errors or 'none'}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "sent": self.sent,
+            "failed": self.failed,
+            "versions": self.versions,
+            "longest_gap_s": self.longest_gap_s,
+            "error_windows": self.error_windows(),
+            "per_node": {n.node: n.result for n in self.per_node},
+        }
+
+
+class _Client:
+    """One detached ``agent.py load`` inside one probe task."""
+
+    def __init__(self, cluster: Cluster, task: ProbeTask, url: str, interval_s: float, timeout_s: float):
+        self.cluster = cluster
+        self.task = task
+        self.url = url
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        tag = secrets.token_hex(4)
+        self.out = f"/tmp/load-{tag}.json"
+        self.pidfile = f"/tmp/load-{tag}.pid"
+
+    def _exec(self, script: str, detach: bool = False) -> Any:
+        flag = "-d " if detach else ""
+        cmd = f"docker exec {flag}{self.task.container_id} sh -c {shlex.quote(script)}"
+        return self.cluster.host(self.task.node).run(cmd, timeout_s=30)
+
+    def start(self) -> None:
+        load = (
+            f"python3 /agent.py load {shlex.quote(self.url)} --duration-s {LOAD_LIMIT_S} "
+            f"--interval-s {self.interval_s} --timeout-s {self.timeout_s} --out {self.out}"
+        )
+        self._exec(f"echo $$ > {self.pidfile}; exec {load}", detach=True).check(
+            hint="check that the probe task still runs on that node ('docker ps')"
+        )
+
+        def _running() -> None:
+            if not self._exec(f"test -s {self.pidfile}").ok:
+                raise NotYet(f"no load client pid in {self.pidfile} on {self.task.node} yet")
+
+        eventually(_running, 20, f"the load client on {self.task.node} to start", interval_s=0.5)
+
+    def stop(self) -> NodeLoad:
+        self._exec(f"kill -TERM $(cat {self.pidfile})")
+
+        def _result() -> dict[str, Any]:
+            res = self._exec(f"cat {self.out}")
+            if not res.ok:
+                raise NotYet(f"{self.out} not written yet on {self.task.node}")
+            try:
+                doc: dict[str, Any] = json.loads(res.stdout)
+            except json.JSONDecodeError:
+                raise NotYet(f"{self.out} on {self.task.node} is not complete JSON yet") from None
+            return doc
+
+        try:
+            doc = eventually(
+                _result,
+                self.timeout_s + 20,
+                f"the load client on {self.task.node} to write its counts",
+                interval_s=0.5,
+            )
+        finally:
+            self._exec(f"rm -f {self.out} {self.pidfile}")
+        return NodeLoad(self.task.node, doc)
+
+
+class LoadFromEveryNode:
+    """Context manager: a load client on each node's probe task for the duration of a block.
+
+    ``stop()`` inside the block returns the summary; leaving the block stops any
+    client still running, so no load outlives its test.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        probes: ProbeDeployment,
+        target: str,
+        interval_s: float = 0.02,
+        timeout_s: float = 1.0,
+    ) -> None:
+        self.url = f"http://{target}:{HTTP_PORT}/"
+        self.clients = [
+            _Client(cluster, task, self.url, interval_s, timeout_s) for _, task in sorted(probes.tasks.items())
+        ]
+        self.cluster = cluster
+        self._summary: TrafficSummary | None = None
+
+    def __enter__(self) -> LoadFromEveryNode:
+        started: list[_Client] = []
+        try:
+            for client in self.clients:
+                client.start()
+                started.append(client)
+        except Exception:
+            self.clients = started
+            self.stop()
+            raise
+        log.info("load running against %s from %d nodes", self.url, len(self.clients))
+        return self
+
+    def stop(self) -> TrafficSummary:
+        if self._summary is None:
+            hosts = [self.cluster.host(c.task.node) for c in self.clients]
+            by_node = {c.task.node: c for c in self.clients}
+            results = raise_first(run_parallel(hosts, lambda h: by_node[h.name].stop()))
+            self._summary = TrafficSummary(self.url, [results[n] for n in sorted(results)])
+            log.info("load against %s: %s", self.url, self._summary.describe())
+        return self._summary
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._summary is None:
+            try:
+                self.stop()
+            except (CommandError, Exception) as stop_exc:
+                if exc is None:
+                    raise
+                log.warning("could not collect load results after a failure: %s", stop_exc)

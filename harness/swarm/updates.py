@@ -1,0 +1,199 @@
+"""Rolling updates as an operator runs them, and what the manager recorded while they ran.
+
+The update itself goes through the Engine API with an explicit update config, so
+each suite states the order, parallelism, delay and failure action it tests. The
+manual rollback goes through the CLI on a manager, as the API client has no call
+for it. While waiting, the manager's view of old and new tasks is sampled, so a
+test can check "never more than N tasks down" from what really happened.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import docker.types
+
+from harness.errors import SwarmError
+from harness.probe.image import image_ref
+from harness.retry import NotYet, eventually
+from harness.swarm.cluster import Cluster
+
+NS_PER_S = 1_000_000_000
+DONE_STATES = ("completed", "paused", "rollback_completed", "rollback_paused")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One look at the service: seconds since the update began, running tasks per image."""
+
+    at_s: float
+    running: dict[str, int]
+    state: str
+
+    def count(self, version: str) -> int:
+        return self.running.get(image_ref(version), 0)
+
+
+@dataclass
+class UpdateRecord:
+    service: str
+    state: str = ""
+    message: str = ""
+    duration_s: float = 0.0
+    samples: list[Sample] = field(default_factory=list)
+
+    def max_unavailable(self, replicas: int) -> int:
+        return max((replicas - sum(s.running.values()) for s in self.samples), default=0)
+
+    def max_running(self) -> int:
+        return max((sum(s.running.values()) for s in self.samples), default=0)
+
+    def steps(self, version: str) -> list[int]:
+        """How many tasks ran ``version`` at each sample where that number changed."""
+        out: list[int] = []
+        for s in self.samples:
+            n = s.count(version)
+            if not out or out[-1] != n:
+                out.append(n)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "state": self.state,
+            "message": self.message,
+            "duration_s": round(self.duration_s, 2),
+            "samples": [(round(s.at_s, 1), s.running, s.state) for s in self.samples],
+        }
+
+
+def healthcheck(interval_s: float = 0.5, retries: int = 3) -> docker.types.Healthcheck:
+    """The probe's own /health, checked often enough that a start-first update is quick."""
+    return docker.types.Healthcheck(
+        test=["CMD", "python3", "/agent.py", "health"],
+        interval=int(interval_s * NS_PER_S),
+        timeout=2 * NS_PER_S,
+        retries=retries,
+        start_period=0,
+    )
+
+
+def update_config(
+    order: str = "stop-first",
+    parallelism: int = 1,
+    delay_s: float = 0,
+    failure_action: str = "pause",
+    monitor_s: float = 5,
+    max_failure_ratio: float = 0.0,
+) -> docker.types.UpdateConfig:
+    return docker.types.UpdateConfig(
+        parallelism=parallelism,
+        delay=int(delay_s * NS_PER_S),
+        failure_action=failure_action,
+        monitor=int(monitor_s * NS_PER_S),
+        max_failure_ratio=max_failure_ratio,
+        order=order,
+    )
+
+
+def running_by_image(cluster: Cluster, service: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in cluster.manager_docker().services.get(service).tasks(filters={"desired-state": "running"}):
+        if t["Status"]["State"] == "running":
+            image = str(t["Spec"]["ContainerSpec"]["Image"]).split("@")[0]
+            out[image] = out.get(image, 0) + 1
+    return out
+
+
+def update_status(cluster: Cluster, service: str) -> tuple[str, str]:
+    attrs = cluster.manager_docker().services.get(service).attrs
+    status = attrs.get("UpdateStatus") or {}
+    return str(status.get("State", "")), str(status.get("Message", ""))
+
+
+def spec_image(cluster: Cluster, service: str) -> str:
+    attrs = cluster.manager_docker().services.get(service).attrs
+    return str(attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]).split("@")[0]
+
+
+def update_image(cluster: Cluster, service: str, version: str, config: docker.types.UpdateConfig) -> None:
+    """``docker service update --image`` with ``config``; returns once the manager accepted it."""
+    svc = cluster.manager_docker().services.get(service)
+    svc.update(image=image_ref(version), update_config=config)
+
+
+def rollback(cluster: Cluster, service: str) -> None:
+    """``docker service update --rollback``: back to the previous spec, as an operator does it."""
+    cluster.run(cluster.first_manager, f"docker service update --rollback --detach {service}").check(
+        hint=f"run 'docker service inspect {service}' on a manager: a rollback needs a previous spec"
+    )
+
+
+def watch_update(
+    cluster: Cluster,
+    service: str,
+    until: tuple[str, ...],
+    timeout_s: float = 180,
+    want: dict[str, int] | None = None,
+) -> UpdateRecord:
+    """Sample the service until its update reaches one of ``until`` (and, if given, the
+    running tasks per image equal ``want``); fail naming the last state and message."""
+    record = UpdateRecord(service)
+    start = time.monotonic()
+
+    def _check() -> UpdateRecord:
+        state, message = update_status(cluster, service)
+        running = running_by_image(cluster, service)
+        record.samples.append(Sample(time.monotonic() - start, running, state))
+        record.state, record.message = state, message
+        if state not in until:
+            raise NotYet(f"update state {state or 'none'!r} ({message}); running {running}")
+        if want is not None and running != {image_ref(k): v for k, v in want.items()}:
+            raise NotYet(f"update state {state!r} but running {running}, want {want}")
+        record.duration_s = time.monotonic() - start
+        return record
+
+    return eventually(
+        _check,
+        timeout_s,
+        f"the update of {service} to reach {' or '.join(until)}",
+        interval_s=0.5,
+        hint=f"run 'docker service ps --no-trunc {service}' on a manager to see which task failed",
+    )
+
+
+def new_task_starts(cluster: Cluster, service: str, version: str) -> list[float]:
+    """Creation times (epoch seconds) of the tasks the update created for ``version``."""
+    tasks = cluster.manager_docker().services.get(service).tasks()
+    want = image_ref(version)
+    out = []
+    for t in tasks:
+        if str(t["Spec"]["ContainerSpec"]["Image"]).split("@")[0] == want:
+            out.append(_epoch(t["CreatedAt"]))
+    return sorted(out)
+
+
+def most_in_window(times: list[float], window_s: float) -> int:
+    """The largest number of ``times`` that fall within any span shorter than ``window_s``."""
+    best = 0
+    for i, t in enumerate(times):
+        best = max(best, sum(1 for u in times[i:] if u - t < window_s))
+    return best
+
+
+def _epoch(stamp: str) -> float:
+    # Engine timestamps carry nanoseconds; Python parses microseconds.
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    value = datetime.fromisoformat(head + "+00:00").timestamp()
+    return value + float("0." + frac[:9]) if frac else value
+
+
+def require_state(record: UpdateRecord, state: str) -> None:
+    if record.state != state:
+        raise SwarmError(
+            f"update of {record.service} ended {record.state!r} ({record.message}), expected {state!r}",
+            f"run 'docker service ps --no-trunc {record.service}' on a manager",
+        )
