@@ -8,8 +8,8 @@ a precise report (or, with ``--harness-strict``, a failure).
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import re
 import time
@@ -17,13 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from harness.doctor.report import DoctorReport, run_doctor
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WaitTimeout
 from harness.inventory import Inventory, load_inventory
+from harness.retry import NotYet, eventually
 from harness.swarm.cluster import LABEL_TEST, Cluster
 from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec
+
+log = logging.getLogger(__name__)
 
 _DOCTOR_KEY = pytest.StashKey[DoctorReport]()
 
@@ -192,9 +196,27 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
         svc.remove()
     quoted = label.replace("'", "")
     cluster.run_all(f"docker ps -aq --filter 'label={quoted}' | xargs -r docker rm -f", timeout_s=60)
-    for net in client.networks.list(filters={"label": label}):
-        with contextlib.suppress(Exception):
-            net.remove()
+
+
+    def _networks_gone() -> None:
+        # A swarm network stays "in use" until its tasks are torn down on every node.
+        busy = []
+        for net in client.networks.list(filters={"label": label}):
+            try:
+                net.remove()
+            except docker.errors.APIError as exc:
+                busy.append(f"{net.name}: {exc.explanation}")
+        if busy:
+            raise NotYet("; ".join(busy))
+
+    try:
+        eventually(_networks_gone, 30, f"networks labelled {label} to be removable", interval_s=1)
+    except WaitTimeout as exc:
+        log.warning("%s; 'swarm-harness purge' removes them later", exc.message)
+    # Node-local networks (bridges, macvlan config-only networks) exist on their node only.
+    cluster.run_all(
+        f"docker network ls -q --filter 'label={quoted}' | xargs -r docker network rm", timeout_s=60
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ import pytest
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
 from harness.swarm.cluster import Cluster
+from harness.swarm.networks import NetworkSpec
+from suites.context import OverlayContext
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +41,15 @@ def global_probe(
     yield _get
     for dep in deployed.values():
         remove_service(harness_cluster, dep.service)
+
+
+@pytest.fixture
+def plain_overlay(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    harness_labels: dict[str, str],
+) -> OverlayContext:
+    """The plain overlay with its global probe: what most checks run on."""
+    net = harness_networks["plain"].name
+    return OverlayContext(harness_cluster, net, global_probe(net), harness_labels)

@@ -860,8 +860,9 @@ def run_load(
 ) -> Result:
     """Sequential GETs (a new connection each, so the VIP load balancer picks per request).
 
-    ``longest_gap_s`` is the longest time between two successful responses; with
-    fewer than two successes it is the whole run, i.e. an outage throughout.
+    ``longest_gap_s`` is the longest time without a successful response: between two
+    successes, before the first or after the last; with fewer than two successes it is
+    the whole run, i.e. an outage throughout.
     """
     stop = stop or threading.Event()
     start = time.monotonic()
@@ -871,6 +872,7 @@ def run_load(
     hostnames: dict[str, int] = {}
     successes = 0
     last_ok: float | None = None
+    first_ok: float | None = None
     longest_gap = 0.0
     first_failure: float | None = None
     last_failure: float | None = None
@@ -882,6 +884,8 @@ def run_load(
             successes += 1
             if last_ok is not None:
                 longest_gap = max(longest_gap, now - last_ok)
+            else:
+                first_ok = now
             last_ok = now
             version = str(res.get("version"))
             hostname = str(res.get("hostname"))
@@ -900,6 +904,9 @@ def run_load(
     total = time.monotonic() - start
     if successes < 2:
         longest_gap = total
+    elif last_ok is not None and first_ok is not None:
+        # An outage that began before the first or outlasted the last success counts too.
+        longest_gap = max(longest_gap, first_ok, total - last_ok)
     return {
         "op": "load",
         "url": url,

@@ -174,7 +174,8 @@ class LoadFromEveryNode:
     ) -> None:
         self.url = f"http://{target}:{HTTP_PORT}/"
         self.clients = [
-            _Client(cluster, task, self.url, interval_s, timeout_s) for _, task in sorted(probes.tasks.items())
+            _Client(cluster, task, self.url, interval_s, timeout_s)
+            for _, task in sorted(probes.tasks.items())
         ]
         self.cluster = cluster
         self._summary: TrafficSummary | None = None

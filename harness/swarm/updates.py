@@ -108,6 +108,17 @@ def running_by_image(cluster: Cluster, service: str) -> dict[str, int]:
     return out
 
 
+def slots_by_image(cluster: Cluster, service: str) -> dict[str, int]:
+    """Slots per image the orchestrator wants running, whatever state their task is in."""
+    slots: dict[int, str] = {}
+    for t in cluster.manager_docker().services.get(service).tasks(filters={"desired-state": "running"}):
+        slots[int(t.get("Slot", 0))] = str(t["Spec"]["ContainerSpec"]["Image"]).split("@")[0]
+    out: dict[str, int] = {}
+    for image in slots.values():
+        out[image] = out.get(image, 0) + 1
+    return out
+
+
 def update_status(cluster: Cluster, service: str) -> tuple[str, str]:
     attrs = cluster.manager_docker().services.get(service).attrs
     status = attrs.get("UpdateStatus") or {}

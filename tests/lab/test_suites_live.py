@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from harness.probe.capture import capture, plain_problems
 from harness.probe.dns import wait_resolves_to
 from harness.probe.mtu import overlay_mtu, underlay_mtus, underlay_problems
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
+from harness.probe.traffic import LoadFromEveryNode
+from harness.retry import NotYet, eventually
 from harness.swarm.cluster import Cluster
-from harness.swarm.services import create_probe_service, wait_replicas
+from harness.swarm.services import create_probe_service, scale, wait_replicas
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,6 +73,43 @@ def test_capture_sanity_inverse_catches_a_broken_capture(
     )
     problems = plain_problems(blind)
     assert len(problems) == 1 and "the capture itself is broken" in problems[0]
+
+
+def test_traffic_generator_counts_an_outage_and_its_window(
+    shared_cluster: Cluster, probes: ProbeDeployment
+) -> None:
+    """The rolling-update checks rest on these counts: a service scaled to zero mid-traffic
+    must show up as failed requests, an error window on every node, and a long gap."""
+    labels = shared_cluster.labels("live-load")
+    create_probe_service(
+        shared_cluster, "live-load", "harness-plain", labels, replicas=2, endpoint_mode="dnsrr"
+    )
+    try:
+        wait_replicas(shared_cluster, "live-load", "harness-plain", 2)
+        with LoadFromEveryNode(shared_cluster, probes, "live-load") as load:
+            wait_traffic_s = 3.0
+            eventually(_after(wait_traffic_s), wait_traffic_s + 5, "traffic before the outage")
+            scale(shared_cluster, "live-load", 0)
+            wait_replicas(shared_cluster, "live-load", "harness-plain", 0)
+            eventually(_after(wait_traffic_s), wait_traffic_s + 5, "traffic during the outage")
+            traffic = load.stop()
+    finally:
+        shared_cluster.manager_docker().services.get("live-load").remove()
+    assert traffic.versions.get("v1", 0) > 0, traffic.describe()
+    assert traffic.failed > 0, traffic.describe()
+    assert sorted(traffic.error_windows()) == ["node1", "node2", "node3"], traffic.describe()
+    assert traffic.longest_gap_s >= wait_traffic_s, traffic.describe()
+    assert "failed" in traffic.describe()
+
+
+def _after(delay_s: float) -> Callable[[], None]:
+    start = time.monotonic()
+
+    def _check() -> None:
+        if time.monotonic() - start < delay_s:
+            raise NotYet(f"{time.monotonic() - start:.1f}s of {delay_s}s")
+
+    return _check
 
 
 def test_vip_and_ingress_report_missing_ipvs(shared_run_dir: Path, tmp_path: Path) -> None:

@@ -1,0 +1,217 @@
+"""Rolling updates and rollback under continuous traffic from every node.
+
+Services use DNS round robin (``endpoint_mode=dnsrr``) so that the checks hold on
+kernels without IPVS; the clients resolve the name for every request, as most
+real clients do. The traffic numbers (sent, failed, versions, error windows) are
+recorded as JUnit properties of each test, so the report shows them even on a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+
+import pytest
+
+from harness.probe.image import image_ref
+from harness.probe.service import agent
+from harness.probe.traffic import LoadFromEveryNode, TrafficSummary
+from harness.retry import NotYet, eventually
+from harness.swarm.services import create_probe_service, scale, wait_replicas
+from harness.swarm.updates import (
+    DONE_STATES,
+    healthcheck,
+    most_in_window,
+    new_task_starts,
+    rollback,
+    running_by_image,
+    slots_by_image,
+    spec_image,
+    update_config,
+    update_image,
+    watch_update,
+)
+from suites.context import OverlayContext
+
+pytestmark = pytest.mark.xdist_group("overlay-plain")
+
+REPLICAS = 3
+MIN_REQUESTS = 200
+# Traffic keeps flowing at least this long, so every check sees MIN_REQUESTS or more.
+MIN_TRAFFIC_S = 8.0
+
+Record = Callable[[str, object], None]
+
+
+def _service(ctx: OverlayContext, prefix: str, replicas: int = REPLICAS, safe: bool = False) -> str:
+    """A v1 DNSRR service; ``safe`` adds what zero-downtime needs: a healthcheck and a drain."""
+    name = ctx.name(prefix)
+    create_probe_service(
+        ctx.cluster,
+        name,
+        ctx.network,
+        ctx.labels,
+        replicas=replicas,
+        endpoint_mode="dnsrr",
+        healthcheck=healthcheck() if safe else None,
+        drain_s=3 if safe else 0,
+    )
+    wait_replicas(ctx.cluster, name, ctx.network, replicas)
+    return name
+
+
+def _keep_traffic_for(started: float, min_s: float = MIN_TRAFFIC_S) -> None:
+    def _long_enough() -> None:
+        if time.monotonic() - started < min_s:
+            raise NotYet(f"traffic ran {time.monotonic() - started:.1f}s of at least {min_s}s")
+
+    eventually(_long_enough, min_s + 5, "enough traffic", interval_s=0.5)
+
+
+def _all_answer_with(ctx: OverlayContext, svc: str, version: str) -> dict[str, str]:
+    """One second of requests from every node; returns what any node saw other than
+    only ``version`` answering (empty when all is well)."""
+    wrong = {}
+    for node, task in sorted(ctx.probes.tasks.items()):
+        args = ["load", f"http://{svc}:8080/", "--duration-s", "1", "--interval-s", "0.05"]
+        seen = agent(ctx.cluster, task, args)
+        if seen.get("failed") or set(seen.get("versions") or {}) != {version}:
+            wrong[node] = f"versions {seen.get('versions')}, errors {seen.get('errors')}"
+    return wrong
+
+
+def _report(record_property: Record, traffic: TrafficSummary, **extra: object) -> None:
+    summary = {k: v for k, v in traffic.to_dict().items() if k != "per_node"}
+    record_property("traffic", json.dumps(summary))
+    for k, v in extra.items():
+        record_property(k, v)
+
+
+def test_start_first_with_healthcheck_loses_no_request(
+    plain_overlay: OverlayContext, record_property: Record
+) -> None:
+    """New task healthy before the old one stops, and the old one drains: zero failed requests."""
+    ctx = plain_overlay
+    svc = _service(ctx, "upd-start", safe=True)
+    with LoadFromEveryNode(ctx.cluster, ctx.probes, svc) as load:
+        started = time.monotonic()
+        update_image(ctx.cluster, svc, "v2", update_config(order="start-first", failure_action="rollback"))
+        record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
+        _keep_traffic_for(started)
+        traffic = load.stop()
+    _report(record_property, traffic, update_s=round(record.duration_s, 1))
+    assert record.state == "completed", f"update ended {record.state!r}: {record.message}"
+    assert traffic.sent >= MIN_REQUESTS, f"only {traffic.sent} requests sent: {traffic.describe()}"
+    assert traffic.failed == 0, f"start-first with healthcheck lost requests: {traffic.describe()}"
+    assert set(traffic.versions) == {"v1", "v2"}, f"traffic did not span the update: {traffic.describe()}"
+    assert record.max_running() <= REPLICAS + 1, f"more than one extra task at once: {record.to_dict()}"
+    assert not _all_answer_with(ctx, svc, "v2")
+
+
+def test_stop_first_reports_its_error_window(plain_overlay: OverlayContext, record_property: Record) -> None:
+    """No healthcheck, no drain, old task stopped first: the failures and their window are measured."""
+    ctx = plain_overlay
+    svc = _service(ctx, "upd-stop")
+    with LoadFromEveryNode(ctx.cluster, ctx.probes, svc) as load:
+        started = time.monotonic()
+        update_image(ctx.cluster, svc, "v2", update_config(order="stop-first"))
+        record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
+        _keep_traffic_for(started)
+        traffic = load.stop()
+    windows = traffic.error_windows()
+    _report(record_property, traffic, update_s=round(record.duration_s, 1), failed=traffic.failed)
+    assert record.state == "completed", f"update ended {record.state!r}: {record.message}"
+    assert traffic.sent >= MIN_REQUESTS, traffic.describe()
+    # The window is reported exactly when there were failures, and lies within the run.
+    assert bool(windows) == (traffic.failed > 0), traffic.describe()
+    for node, (first, last) in windows.items():
+        assert 0 <= first <= last, f"{node}: error window {first}-{last}"
+    assert record.max_unavailable(REPLICAS) <= 1, f"more than one task down at once: {record.to_dict()}"
+    assert not _all_answer_with(ctx, svc, "v2")
+
+
+@pytest.mark.parametrize("parallelism", [1, 2])
+def test_parallelism_and_delay_are_honoured(
+    parallelism: int, plain_overlay: OverlayContext, record_property: Record
+) -> None:
+    """Tasks are replaced at most ``parallelism`` at a time, ``delay`` apart."""
+    ctx = plain_overlay
+    replicas, delay_s = 4, 3.0
+    svc = _service(ctx, f"upd-p{parallelism}", replicas=replicas)
+    update_image(ctx.cluster, svc, "v2", update_config(parallelism=parallelism, delay_s=delay_s))
+    record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": replicas})
+    starts = new_task_starts(ctx.cluster, svc, "v2")
+    record_property("v2_task_created_at_s", [round(t - starts[0], 1) for t in starts])
+    record_property("v2_running_steps", record.steps("v2"))
+    assert record.state == "completed", f"update ended {record.state!r}: {record.message}"
+    assert len(starts) == replicas, f"expected {replicas} new tasks, saw {len(starts)}"
+    # Within any span shorter than the delay, no more than `parallelism` tasks were replaced.
+    assert most_in_window(starts, delay_s * 0.9) <= parallelism, (
+        f"tasks created at {[round(t - starts[0], 1) for t in starts]} s"
+    )
+    batches = math.ceil(replicas / parallelism)
+    assert starts[-1] - starts[0] >= (batches - 1) * delay_s * 0.9, f"update finished too fast: {starts}"
+    assert record.max_unavailable(replicas) <= parallelism, record.to_dict()
+
+
+@pytest.mark.parametrize("action,final", [("rollback", "rollback_completed"), ("pause", "paused")])
+def test_update_to_a_broken_image(
+    action: str, final: str, plain_overlay: OverlayContext, record_property: Record
+) -> None:
+    """A task that cannot start: ``rollback`` returns to v1, ``pause`` stops with the rest serving."""
+    ctx = plain_overlay
+    svc = _service(ctx, f"upd-{action}")
+    with LoadFromEveryNode(ctx.cluster, ctx.probes, svc) as load:
+        update_image(
+            ctx.cluster, svc, "broken", update_config(failure_action=action, monitor_s=4, parallelism=1)
+        )
+        record = watch_update(ctx.cluster, svc, (final,), timeout_s=180)
+        traffic = load.stop()
+    _report(record_property, traffic, update_state=record.state, update_message=record.message)
+    assert traffic.sent >= MIN_REQUESTS / 2 and traffic.sent - traffic.failed > 0, traffic.describe()
+    assert set(traffic.versions) == {"v1"}, f"a broken task answered: {traffic.describe()}"
+    if action == "rollback":
+        assert spec_image(ctx.cluster, svc) == image_ref("v1")
+        watch_update(ctx.cluster, svc, (final,), want={"v1": REPLICAS})
+    else:
+        assert spec_image(ctx.cluster, svc) == image_ref("broken")
+        # A broken task runs for an instant before it fails, so the updater may have moved on
+        # to a further slot before its monitor saw the failure; every slot it did not reach
+        # must still run v1, and at least one must.
+        slots = slots_by_image(ctx.cluster, svc)
+        running = running_by_image(ctx.cluster, svc)
+        record_property("slots_by_image", slots)
+        untouched = slots.get(image_ref("v1"), 0)
+        assert 1 <= untouched < REPLICAS, f"paused with slots {slots}"
+        assert running.get(image_ref("v1")) == untouched, f"paused with slots {slots}, running {running}"
+    assert not _all_answer_with(ctx, svc, "v1")
+
+
+def test_manual_rollback_returns_to_the_previous_image(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    svc = _service(ctx, "upd-back")
+    update_image(ctx.cluster, svc, "v2", update_config())
+    watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
+    rollback(ctx.cluster, svc)
+    record = watch_update(ctx.cluster, svc, ("rollback_completed",), want={"v1": REPLICAS})
+    assert spec_image(ctx.cluster, svc) == image_ref("v1"), record.to_dict()
+    assert not _all_answer_with(ctx, svc, "v1")
+
+
+def test_scaling_under_traffic_loses_no_request(
+    plain_overlay: OverlayContext, record_property: Record
+) -> None:
+    ctx = plain_overlay
+    svc = _service(ctx, "upd-scale", replicas=2, safe=True)
+    with LoadFromEveryNode(ctx.cluster, ctx.probes, svc) as load:
+        started = time.monotonic()
+        for replicas in (5, 2):
+            scale(ctx.cluster, svc, replicas)
+            wait_replicas(ctx.cluster, svc, ctx.network, replicas)
+        _keep_traffic_for(started)
+        traffic = load.stop()
+    _report(record_property, traffic)
+    assert traffic.sent >= MIN_REQUESTS, traffic.describe()
+    assert traffic.failed == 0, f"scaling 2->5->2 lost requests: {traffic.describe()}"
