@@ -197,7 +197,6 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
     quoted = label.replace("'", "")
     cluster.run_all(f"docker ps -aq --filter 'label={quoted}' | xargs -r docker rm -f", timeout_s=60)
 
-
     def _networks_gone() -> None:
         # A swarm network stays "in use" until its tasks are torn down on every node.
         busy = []

@@ -19,6 +19,7 @@ Commands:
   batch   run a JSON list of dns/tcp/udp/http/ping probes concurrently
   load    sequential GETs for a while; counts versions, errors and outage gaps
   hold    keep one TCP connection alive and detect when it breaks
+  ifaces  list the network interfaces the container sees
   health  container healthcheck: exit status 0 only if /health answers 200
 """
 
@@ -314,6 +315,13 @@ def _drain_s() -> float:
         return min(max(float(os.environ.get("PROBE_DRAIN_S") or 0), 0.0), 60.0)
     except ValueError:
         return 0.0
+
+
+def cmd_ifaces(args: argparse.Namespace) -> int:
+    """Which network interfaces this container sees (the none/host driver checks)."""
+    names = sorted(name for _, name in socket.if_nameindex())
+    _emit({"op": "ifaces", "ok": True, "hostname": socket.gethostname(), "interfaces": names})
+    return 0
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -1084,6 +1092,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=_port, default=8080)
     p.add_argument("--timeout-s", type=_positive, default=2.0)
     p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("ifaces", help="list the network interfaces this container sees")
+    p.set_defaults(func=cmd_ifaces)
 
     p = sub.add_parser("dns", help="resolve NAME to IPv4 addresses")
     p.add_argument("name")

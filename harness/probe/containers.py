@@ -16,7 +16,7 @@ from harness.probe.image import image_ref
 from harness.swarm.cluster import Cluster
 
 
-def _label_flags(labels: dict[str, str]) -> str:
+def label_flags(labels: dict[str, str]) -> str:
     return " ".join(f"--label {shlex.quote(f'{k}={v}')}" for k, v in sorted(labels.items()))
 
 
@@ -31,7 +31,7 @@ def run_once(
     """``docker run --rm`` one agent command on ``node`` attached to ``network``; its JSON."""
     args = " ".join(shlex.quote(a) for a in agent_args)
     cmd = (
-        f"docker run --rm {_label_flags(labels)} --network {shlex.quote(network)} "
+        f"docker run --rm {label_flags(labels)} --network {shlex.quote(network)} "
         f"{image_ref('v1')} python3 /agent.py {args}"
     )
     res = cluster.run(node, cmd, timeout_s=timeout_s)
@@ -48,11 +48,11 @@ def start(
 ) -> str:
     """A detached ``serve`` container; returns its address on ``network``."""
     cmd = (
-        f"docker run -d --name {shlex.quote(name)} {_label_flags(labels)} "
+        f"docker run -d --name {shlex.quote(name)} {label_flags(labels)} "
         f"--network {shlex.quote(network)} {extra} {image_ref('v1')}"
     )
     cluster.run(node, cmd, timeout_s=60).check(hint=f"run 'docker logs {name}' on {node}")
-    fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
+    fmt = '{{(index .NetworkSettings.Networks "' + network + '").IPAddress}}'
     res = cluster.run(node, f"docker inspect --format {shlex.quote(fmt)} {shlex.quote(name)}").check()
     return res.stdout.strip()
 

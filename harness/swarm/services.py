@@ -94,3 +94,10 @@ def wait_replicas(
 
 def scale(cluster: Cluster, service: str, replicas: int) -> None:
     cluster.manager_docker().services.get(service).scale(replicas)
+
+
+def task_errors(cluster: Cluster, service: str) -> list[str]:
+    """The engine's error text of each task that failed or was rejected, newest first."""
+    tasks = cluster.manager_docker().services.get(service).tasks()
+    tasks.sort(key=lambda t: t["Status"].get("Timestamp", ""), reverse=True)
+    return [str(t["Status"]["Err"]) for t in tasks if t["Status"].get("Err")]

@@ -699,3 +699,9 @@ def test_serve_keeps_answering_for_the_drain_period_after_sigterm(tmp_path: Path
         assert doc["ok"] is False, "after the drain period the server is gone"
     finally:
         _stop(proc)
+
+
+def test_ifaces_lists_loopback() -> None:
+    code, doc = run_agent("ifaces")
+    assert code == 0 and doc["ok"] is True and "lo" in doc["interfaces"]
+    assert doc["hostname"] == HOSTNAME

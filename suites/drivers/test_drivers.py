@@ -1,0 +1,312 @@
+"""Isolation and every network driver users' guides describe: overlay, internal overlay,
+none, host, user-defined and default bridge, swarm-scoped macvlan, and published ports.
+
+Each isolation check has its sanity inverse in the same test (the target answers
+from where it should), so "unreachable" can never be the result of a dead target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import docker.errors
+import docker.types
+import pytest
+
+from harness.probe import containers
+from harness.probe.containers import label_flags
+from harness.probe.image import image_ref
+from harness.probe.service import (
+    TCP_PORT,
+    ProbeDeployment,
+    ProbeTask,
+    batch,
+    deploy_global_probe,
+    remove_service,
+)
+from harness.retry import NotYet, eventually
+from harness.swarm.bootstrap import swarm_address
+from harness.swarm.cluster import Cluster
+from harness.swarm.services import task_errors
+from suites.context import OverlayContext
+
+pytestmark = pytest.mark.xdist_group("overlay-plain")
+
+
+def _dials(
+    cluster: Cluster, src: ProbeDeployment, targets: dict[str, tuple[str, int]]
+) -> dict[str, dict[str, Any]]:
+    """From each task of ``src``, a TCP dial to each target; results by "src->target"."""
+    out: dict[str, dict[str, Any]] = {}
+    for node, task in sorted(src.tasks.items()):
+        ops = [{"id": k, "op": "tcp", "host": h, "port": p, "timeout_s": 2} for k, (h, p) in targets.items()]
+        for r in batch(cluster, task, ops):
+            out[f"{node}->{r['id']}"] = r
+    return out
+
+
+@contextlib.contextmanager
+def _overlay(ctx: OverlayContext, prefix: str, internal: bool = False) -> Iterator[ProbeDeployment]:
+    """A fresh attachable overlay with a global probe on it, removed afterwards."""
+    name = ctx.name(prefix)
+    ctx.cluster.manager_docker().networks.create(
+        name, driver="overlay", attachable=True, internal=internal, labels=ctx.labels, scope="swarm"
+    )
+    deployment = deploy_global_probe(ctx.cluster, name, ctx.labels, secrets.token_hex(2))
+    try:
+        yield deployment
+    finally:
+        remove_service(ctx.cluster, deployment.service)
+
+
+def test_a_task_on_another_overlay_is_unreachable(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    with _overlay(ctx, "iso") as other:
+        targets = {f"{n}:{t.address}": (t.address, TCP_PORT) for n, t in other.tasks.items()}
+        inside = _dials(ctx.cluster, other, targets)
+        across = _dials(ctx.cluster, ctx.probes, targets)
+        names = _dials(ctx.cluster, ctx.probes, {"by-name": (f"tasks.{other.service}", TCP_PORT)})
+    dead = {k: r["error"] for k, r in inside.items() if not r["ok"]}
+    assert not dead, f"sanity: tasks on {other.network} must reach each other: {dead}"
+    leaked = sorted(k for k, r in across.items() if r["ok"] or r["connected"])
+    assert not leaked, f"tasks on {ctx.network} reached tasks on {other.network}: {leaked}"
+    resolved = sorted(k for k, r in names.items() if r["ok"] or r["connected"])
+    assert not resolved, f"{other.service} on {other.network} was reachable by name from {resolved}"
+
+
+def test_internal_overlay_has_no_route_out(plain_overlay: OverlayContext) -> None:
+    """Tasks on an --internal overlay reach each other but nothing outside it, not even
+    the nodes' own addresses; from a normal overlay the same addresses answer."""
+    ctx = plain_overlay
+    outside = {f"{n.name}:22": (swarm_address(n), 22) for n in ctx.cluster.nodes}
+    with _overlay(ctx, "int", internal=True) as internal:
+        peers = {f"{n}:{t.address}": (t.address, TCP_PORT) for n, t in internal.tasks.items()}
+        inside = _dials(ctx.cluster, internal, peers)
+        out_of_internal = _dials(ctx.cluster, internal, outside)
+    out_of_plain = _dials(ctx.cluster, ctx.probes, outside)
+    dead = {k: r["error"] for k, r in {**inside, **out_of_plain}.items() if not r["ok"]}
+    assert not dead, f"sanity: these dials must work: {dead}"
+    escaped = sorted(k for k, r in out_of_internal.items() if r["ok"] or r["connected"])
+    assert not escaped, f"the internal overlay {internal.network} reached node addresses: {escaped}"
+
+
+def test_none_network_has_only_loopback(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    seen = {
+        n.name: containers.run_once(ctx.cluster, n.name, "none", ctx.labels, ["ifaces"])["interfaces"]
+        for n in ctx.cluster.nodes
+    }
+    wrong = {node: ifaces for node, ifaces in seen.items() if ifaces != ["lo"]}
+    assert not wrong, f"containers on the none network saw more than loopback: {wrong}"
+
+
+def test_host_network_shares_the_nodes_interfaces_and_ports(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    wrong = {}
+    for node in ctx.cluster.nodes:
+        # `ip -o link`, not sysfs: in some machine managers /sys/class/net shows the host's links.
+        out = ctx.cluster.run(node.name, "ip -o link show").check().stdout
+        links = [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+        hostname = ctx.cluster.run(node.name, "hostname").check().stdout.strip()
+        seen = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["ifaces"])
+        sshd = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["tcp", "127.0.0.1", "22"])
+        problems = []
+        # veth pairs come and go with other tests' containers; every other link must match.
+        if _stable(seen["interfaces"]) != _stable(links):
+            problems.append(f"interfaces {seen['interfaces']}, node has {sorted(links)}")
+        if seen["hostname"] != hostname:
+            problems.append(f"hostname {seen['hostname']!r}, node is {hostname!r}")
+        if not sshd["ok"]:
+            problems.append(f"node's sshd on 127.0.0.1:22 not reachable: {sshd['error']}")
+        if problems:
+            wrong[node.name] = problems
+    assert not wrong, f"host-network containers: {wrong}"
+
+
+def _stable(links: list[str]) -> list[str]:
+    return sorted(link for link in links if not link.startswith("veth"))
+
+
+def test_user_bridge_resolves_names_and_default_bridge_does_not(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    wrong = {}
+    for node in ctx.cluster.nodes:
+        bridge = ctx.name("hbr")
+        # A bridge is node-local: it is created on the node itself.
+        ctx.cluster.run(
+            node.name, f"docker network create -d bridge {label_flags(ctx.labels)} {bridge}"
+        ).check()
+        named, unnamed = ctx.name("srv"), ctx.name("dft")
+        try:
+            ip = containers.start(ctx.cluster, node.name, named, bridge, ctx.labels)
+            containers.start(ctx.cluster, node.name, unnamed, "bridge", ctx.labels)
+            on_user = containers.run_once(ctx.cluster, node.name, bridge, ctx.labels, ["dns", named])
+            on_default = containers.run_once(ctx.cluster, node.name, "bridge", ctx.labels, ["dns", unnamed])
+        finally:
+            containers.remove(ctx.cluster, node.name, named, unnamed)
+            ctx.cluster.run(node.name, f"docker network rm {bridge}")
+        if on_user.get("addresses") != [ip]:
+            wrong[node.name] = f"{named} on {bridge} resolved to {on_user.get('addresses')}, want [{ip}]"
+        elif on_default.get("ok"):
+            wrong[node.name] = f"{unnamed} on the default bridge resolved to {on_default.get('addresses')}"
+    assert not wrong, wrong
+
+
+def _node_lan(cluster: Cluster, name: str, address: str) -> tuple[str, ipaddress.IPv4Interface]:
+    """The interface holding the node's swarm address, and that address with its prefix."""
+    for line in cluster.run(name, "ip -o -4 addr show").check().stdout.splitlines():
+        fields = line.split()
+        if fields[3].split("/")[0] == address:
+            return fields[1], ipaddress.IPv4Interface(fields[3])
+    raise AssertionError(f"{name}: no interface holds {address}")
+
+
+def _macvlan_ranges(subnet: ipaddress.IPv4Network, count: int) -> list[ipaddress.IPv4Network]:
+    """Per node, a /28 from the top half of the LAN (the local lab puts nodes at .11 and up)."""
+    top = list(subnet.subnets(new_prefix=subnet.prefixlen + 1))[-1]
+    return list(top.subnets(new_prefix=28))[:count]
+
+
+def test_swarm_macvlan_reaches_across_hosts(plain_overlay: OverlayContext) -> None:
+    """A config-only network per node plus a swarm-scoped macvlan network built from it:
+    tasks on different hosts reach each other directly over the LAN."""
+    ctx = plain_overlay
+    nodes = ctx.cluster.nodes
+    config, name = ctx.name("hmvcfg"), ctx.name("hmv")
+    lans = {n.name: _node_lan(ctx.cluster, n.name, swarm_address(n)) for n in nodes}
+    subnet = next(iter(lans.values()))[1].network
+    labels = label_flags(ctx.labels)
+    for n, ip_range in zip(nodes, _macvlan_ranges(subnet, len(nodes)), strict=False):
+        parent = lans[n.name][0]
+        ctx.cluster.run(
+            n.name,
+            f"docker network create --config-only {labels} --subnet {subnet} --ip-range {ip_range} "
+            f"-o parent={parent} {config}",
+        ).check()
+    client = ctx.cluster.manager_docker()
+    svc = ""
+    try:
+        # Docker refuses labels on a network built from a config-only one; removed below.
+        # The API client has no --config-from, so the manager's CLI creates it.
+        ctx.cluster.run(
+            ctx.cluster.first_manager,
+            f"docker network create -d macvlan --scope swarm --attachable --config-from {config} {name}",
+        ).check()
+        svc = ctx.name("mvs")
+        client.services.create(
+            image_ref("v1"),
+            name=svc,
+            mode=docker.types.ServiceMode("global"),
+            networks=[name],
+            labels=ctx.labels,
+            container_labels=ctx.labels,
+        )
+        tasks = _macvlan_tasks(ctx.cluster, svc, name)
+        wrong = {}
+        for node, task in sorted(tasks.items()):
+            ops = [
+                {
+                    "id": f"{peer}:{t.address}",
+                    "op": "tcp",
+                    "host": t.address,
+                    "port": TCP_PORT,
+                    "timeout_s": 3,
+                }
+                for peer, t in tasks.items()
+                if peer != node
+            ]
+            wrong.update(
+                {f"{node}->{r['id']}": r["error"] for r in batch(ctx.cluster, task, ops) if not r["ok"]}
+            )
+        assert not wrong, f"macvlan {name} on {subnet}: {wrong}"
+    finally:
+        if svc:
+            remove_service(ctx.cluster, svc)
+        _remove_when_free(ctx.cluster, name)
+        # The config-only networks carry the test's labels; the label cleanup removes them.
+
+
+def _macvlan_tasks(cluster: Cluster, svc: str, network: str) -> dict[str, ProbeTask]:
+    """Per node, the service's task; macvlan addresses come from each node's own IPAM,
+    so they are read from the container, not from the manager's task list."""
+    fmt = '{{.Id}} {{(index .NetworkSettings.Networks "' + network + '").IPAddress}}'
+
+    def _check() -> dict[str, ProbeTask]:
+        out = {}
+        for n in cluster.nodes:
+            res = cluster.run(
+                n.name,
+                f"docker ps -q --filter label=com.docker.swarm.service.name={svc} | head -1 | "
+                f"xargs -r docker inspect --format '{fmt}'",
+            )
+            fields = res.stdout.split()
+            if len(fields) == 2 and fields[1]:
+                out[n.name] = ProbeTask(n.name, fields[0], fields[1])
+        missing = [n.name for n in cluster.nodes if n.name not in out]
+        if missing:
+            raise NotYet(
+                f"no running {svc} task with a macvlan address on {', '.join(missing)}; errors {task_errors(cluster, svc)[:2]}"
+            )
+        return out
+
+    return eventually(_check, 90, f"{svc} to run on every node", interval_s=1)
+
+
+def _remove_when_free(cluster: Cluster, network: str) -> None:
+    client = cluster.manager_docker()
+
+    def _gone() -> None:
+        try:
+            client.networks.get(network).remove()
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise NotYet(str(exc.explanation)) from None
+
+    eventually(_gone, 60, f"network {network} to be removed", interval_s=1)
+
+
+def test_taken_port_is_reported_clearly(plain_overlay: OverlayContext) -> None:
+    """A second service on a taken ingress port is refused by the manager; a host-mode task on
+    a node where a container holds the port fails with the engine's 'port is already allocated'."""
+    ctx = plain_overlay
+    client = ctx.cluster.manager_docker()
+    port = 31000 + secrets.randbelow(500)
+
+    def _published(name: str, mode: str, port: int, node: str | None = None) -> Any:
+        return client.services.create(
+            image_ref("v1"),
+            name=name,
+            labels=ctx.labels,
+            container_labels=ctx.labels,
+            constraints=[f"node.hostname=={node}"] if node else None,
+            endpoint_spec=docker.types.EndpointSpec(ports={port: (8080, "tcp", mode)}),
+        )
+
+    _published(ctx.name("port-a"), "ingress", port)
+    with pytest.raises(docker.errors.APIError) as refused:
+        _published(ctx.name("port-b"), "ingress", port)
+    assert str(port) in str(refused.value.explanation) and "already in use" in str(refused.value.explanation)
+
+    node = ctx.cluster.nodes[-1].name
+    host_port = port + 500
+    holder = ctx.name("holder")
+    ctx.cluster.run(
+        node, f"docker run -d --name {holder} {label_flags(ctx.labels)} -p {host_port}:8080 {image_ref('v1')}"
+    ).check()
+    svc = ctx.name("port-host")
+    _published(svc, "host", host_port, node)
+
+    def _failed() -> str:
+        errors = task_errors(ctx.cluster, svc)
+        hit = [e for e in errors if "port is already allocated" in e]
+        if not hit:
+            raise NotYet(f"no task of {svc} failed on the taken port yet (errors: {errors[:2]})")
+        return hit[0]
+
+    err = eventually(_failed, 60, f"{svc} to report the taken port {host_port} on {node}")
+    assert f"{host_port}" in err, err
