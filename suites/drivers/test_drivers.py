@@ -34,7 +34,7 @@ from harness.swarm.cluster import Cluster
 from harness.swarm.services import task_errors
 from suites.context import OverlayContext
 
-pytestmark = pytest.mark.xdist_group("overlay-plain")
+pytestmark = pytest.mark.xdist_group("drivers")
 
 
 def _dials(

@@ -21,7 +21,7 @@ from harness.retry import NotYet, eventually
 from harness.swarm.cluster import LABEL_RUN, LABEL_TEST, Cluster
 from suites.context import OverlayContext
 
-pytestmark = pytest.mark.xdist_group("overlay-plain")
+pytestmark = pytest.mark.xdist_group("stack")
 
 COMPOSE = Path(__file__).with_name("shop.yml")
 SERVICES = ("frontend", "auth", "catalog", "order", "payment")

@@ -35,7 +35,7 @@ from harness.swarm.updates import (
 )
 from suites.context import OverlayContext
 
-pytestmark = pytest.mark.xdist_group("overlay-plain")
+pytestmark = pytest.mark.xdist_group("updates")
 
 REPLICAS = 3
 MIN_REQUESTS = 200

@@ -18,10 +18,17 @@ def _cases(junit: Path) -> dict[str, ET.Element]:
     return {c.get("name", ""): c for c in ET.parse(junit).getroot().iter("testcase")}
 
 
+def _property(case: ET.Element, name: str) -> str:
+    for prop in case.iter("property"):
+        if prop.get("name") == name:
+            return prop.get("value") or ""
+    raise AssertionError(f"{case.get('name')} has no property {name}")
+
+
 def test_run_main_job(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     cli("purge", "--lab", "hre")
-    res = cli("run", "--lab", "hre", "--subnet", "198.18.8.0/24", "--run-dir", str(run_dir), timeout_s=900)
+    res = cli("run", "--lab", "hre", "--subnet", "198.18.8.0/24", "--run-dir", str(run_dir), timeout_s=1800)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     cases = _cases(run_dir / "reports/junit.xml")
     plain = {n: c for n, c in cases.items() if n.startswith("test_pair") and n.endswith("-plain]")}
@@ -50,7 +57,14 @@ def test_run_main_job(tmp_path: Path) -> None:
     # Expected failures (no ESP): reachability 7 + MTU 6 + the encrypted wire capture 1.
     assert report["junit"]["failures"] == 0 and report["junit"]["errors"] == 0
     # + load balancing: DNSRR spread and host-mode publishing pass; VIP and ingress need IPVS (absent).
-    assert (report["junit"]["passed"], report["junit"]["skipped"]) == (23, 16)
+    # + rolling updates 8, drivers and isolation 7, the shop stack 1: all pass here.
+    assert (report["junit"]["passed"], report["junit"]["skipped"]) == (39, 16)
+    for suite, count in (("test_rolling_updates", 8), ("test_drivers", 7), ("test_shop_stack", 1)):
+        ran = [c for c in ET.parse(run_dir / "reports/junit.xml").getroot().iter("testcase")]
+        assert len([c for c in ran if suite in (c.get("classname") or "")]) == count, suite
+    zero_loss = cases["test_start_first_with_healthcheck_loses_no_request"]
+    traffic = json.loads(_property(zero_loss, "traffic"))
+    assert traffic["sent"] >= 200 and traffic["failed"] == 0 and set(traffic["versions"]) == {"v1", "v2"}
     for name in ("test_vip_spreads_over_every_replica", "test_ingress_answers_on_every_node"):
         skipped = cases[name].find("skipped")
         assert skipped is not None and "unmet capability ipvs on node1, node2, node3" in (
