@@ -59,6 +59,16 @@ def _node_releases(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def add_kind_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kind",
+        choices=["nspawn", "vm"],
+        default="nspawn",
+        help="lab machines: nspawn containers sharing this kernel (default), or QEMU VMs with "
+        "their own kernel, for IPVS and ESP",
+    )
+
+
 def local_spec(args: argparse.Namespace) -> LocalSpec:
     """The validated local-lab spec from the options `up` and `run` share."""
     from harness.provision.cluster import LocalSpec
@@ -70,6 +80,7 @@ def local_spec(args: argparse.Namespace) -> LocalSpec:
         release=args.release,
         node_releases=_node_releases(args.node_release),
         subnet=args.subnet,
+        kind=args.kind,
     )
     spec.validate()
     return spec
@@ -83,10 +94,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.rundir import default_run_dir
 
     if args.target != "local":
-        from harness.provision.cluster import parse_vars, up_terraform
+        from harness.provision.cluster import READY_TIMEOUT_S, parse_vars, up_terraform
 
         run_dir = args.run_dir or default_run_dir(args.target)
-        inv = up_terraform(args.target, run_dir, parse_vars(args.var), args.ready_timeout)
+        inv = up_terraform(args.target, run_dir, parse_vars(args.var), args.ready_timeout or READY_TIMEOUT_S)
         print(f"{args.target} is up: {len(inv.nodes)} hosts; inventory: {run_dir}/inventory.json")
         return 0
     spec = local_spec(args)
@@ -165,7 +176,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
     if args.images_cmd == "build":
         for release in args.release or ["bookworm", "trixie"]:
-            path = images.ensure_image(images.machine_recipe(release), rebuild=args.rebuild)
+            path = images.ensure_image(images.machine_recipe(release, args.kind), rebuild=args.rebuild)
             print(f"{release}: {path}")
         return 0
     for info in images.list_cached():
@@ -193,6 +204,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             args.subnet,
             args.release,
             Path(args.run_dir),
+            args.kind,
         )
         return 0
     state = machine.load_state(args.lab, args.node)
@@ -241,12 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-node image release, e.g. node3=trixie (repeatable)",
     )
     up.add_argument("--subnet", default="198.18.0.0/24", help="lab LAN (default: 198.18.0.0/24)")
+    add_kind_option(up)
     up.add_argument(
         "--ready-timeout",
         type=float,
-        default=180.0,
+        default=None,
         metavar="SECONDS",
-        help="how long to wait for SSH and dockerd (default: 180)",
+        help="how long to wait for SSH and dockerd (default: 180; 900 for --kind vm)",
     )
     up.add_argument(
         "-var",
@@ -285,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = im_sub.add_parser("build", help="build (or reuse) machine images")
     b.add_argument("--release", action="append", help="bookworm and/or trixie (default: both)")
     b.add_argument("--rebuild", action="store_true", help="rebuild even when cached")
+    add_kind_option(b)
     im_sub.add_parser("list", help="list cached images")
     im.set_defaults(fn=cmd_images)
 
@@ -300,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     for opt in ("--lab", "--node", "--address", "--subnet", "--release", "--run-dir"):
         mc.add_argument(opt, required=True)
     mc.add_argument("--index", type=int, required=True)
+    mc.add_argument("--kind", choices=["nspawn", "vm"], default="nspawn")
     for op in ("machine-destroy", "start", "stop", "restart", "status", "swap"):
         sp = lb_sub.add_parser(op)
         sp.add_argument("--lab", required=True)

@@ -195,6 +195,8 @@ def _net_opts(sp: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: Any) -> None:
+    from harness.cli import add_kind_option
+
     bs = sub.add_parser("bootstrap", help="form the swarm, create the test networks, ship probe images")
     bs.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
     _net_opts(bs)
@@ -219,6 +221,7 @@ def add_commands(sub: Any) -> None:
     rn.add_argument("--release", default="bookworm")
     rn.add_argument("--node-release", action="append", default=[], metavar="NODE=RELEASE")
     rn.add_argument("--subnet", default="198.18.0.0/24")
+    add_kind_option(rn)
     rn.add_argument(
         "-var",
         "--var",

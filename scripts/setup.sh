@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(debootstrap systemd-container iproute2 iptables openssh-client tcpdump util-linux ca-certificates python3-venv)
+# qemu-system-x86, qemu-utils and e2fsprogs: the "vm" lab machines (--kind vm).
+PACKAGES=(debootstrap systemd-container iproute2 iptables openssh-client tcpdump util-linux ca-certificates
+  python3-venv qemu-system-x86 qemu-utils e2fsprogs)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -12,7 +14,7 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if ! command -v terraform >/dev/null; then
   echo "setup: error: terraform (>= 1.4) is not on PATH; install it, then rerun (see README)" >&2

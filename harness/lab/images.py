@@ -53,7 +53,7 @@ RECIPE_REVISION = 1
 
 @dataclass(frozen=True)
 class Recipe:
-    kind: str  # "machine" or "probe"
+    kind: str  # "machine" (nspawn), "vm" or "probe"
     release: str
     packages: tuple[str, ...]
 
@@ -67,13 +67,24 @@ class Recipe:
 EXTRA_PACKAGES = {"trixie": ("docker-cli",)}
 
 
-def machine_recipe(release: str) -> Recipe:
+# A VM boots its own stock kernel (with ip_vs, esp4 and gcm as modules) and needs udev
+# for its disks' device units and kmod to load those modules.
+VM_PACKAGES = ("linux-image-cloud-amd64", "udev", "kmod")
+MACHINE_KINDS = ("nspawn", "vm")
+
+
+def machine_recipe(release: str, kind: str = "nspawn") -> Recipe:
     if release not in ENGINE_BY_RELEASE:
         raise UserInputError(
             f"unknown image release {release!r}",
             f"use one of: {', '.join(sorted(ENGINE_BY_RELEASE))}",
         )
-    return Recipe("machine", release, MACHINE_PACKAGES + EXTRA_PACKAGES.get(release, ()))
+    if kind not in MACHINE_KINDS:
+        raise UserInputError(f"unknown machine kind {kind!r}", f"use one of: {', '.join(MACHINE_KINDS)}")
+    packages = MACHINE_PACKAGES + EXTRA_PACKAGES.get(release, ())
+    if kind == "vm":
+        return Recipe("vm", release, packages + VM_PACKAGES)
+    return Recipe("machine", release, packages)
 
 
 def probe_recipe() -> Recipe:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import LabError
-from harness.lab import hostcmd, machine, network
+from harness.lab import hostcmd, machine, network, vm
 from harness.lab.naming import bridge_name, lab_dir, validate_lab_name
 
 log = logging.getLogger(__name__)
@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 TOOLS = ["ip", "systemd-nspawn", "debootstrap", "ssh-keygen", "mount"]
 
 
-def preflight() -> None:
+def preflight(kind: str = "nspawn") -> None:
     hostcmd.require_root()
-    hostcmd.require_tools(TOOLS)
+    hostcmd.require_tools(TOOLS + (vm.TOOLS if kind == "vm" else []))
 
 
 def read_lab(lab: str) -> dict[str, Any] | None:

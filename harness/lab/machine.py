@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import LabError
-from harness.lab import hostcmd, images, network
+from harness.lab import hostcmd, images, network, vm
 from harness.lab.naming import (
     gateway_address,
     machine_dir,
@@ -47,6 +47,7 @@ class MachineState:
     image_key: str
     run_dir: str
     pid: int | None = None
+    kind: str = "nspawn"  # or "vm" (see vm.py)
 
     @property
     def dir(self) -> Path:
@@ -109,6 +110,8 @@ def is_our_nspawn(pid: int, machine: str) -> bool:
 
 
 def is_running(state: MachineState) -> bool:
+    if state.kind == "vm":
+        return vm.is_running(state)
     return state.pid is not None and is_our_nspawn(state.pid, state.machine)
 
 
@@ -228,20 +231,27 @@ def _forget_known_host(state: MachineState) -> None:
 
 
 def create(
-    lab: str, node: str, index: int, address: str, subnet: str, release: str, run_dir: Path
+    lab: str,
+    node: str,
+    index: int,
+    address: str,
+    subnet: str,
+    release: str,
+    run_dir: Path,
+    kind: str = "nspawn",
 ) -> MachineState:
     """Create and boot a machine; idempotent for an existing identical machine."""
     existing = load_state(lab, node)
     if existing is not None:
-        if (existing.address, existing.release) != (address, release):
+        if (existing.address, existing.release, existing.kind) != (address, release, kind):
             raise LabError(
-                f"machine {node} of lab {lab} exists with address {existing.address} "
-                f"and release {existing.release}",
+                f"machine {node} of lab {lab} exists with address {existing.address}, "
+                f"release {existing.release} and kind {existing.kind}",
                 "destroy the lab first ('swarm-harness down') or use another lab name",
             )
         start(existing)
         return existing
-    recipe = images.machine_recipe(release)
+    recipe = images.machine_recipe(release, kind)
     images.ensure_image(recipe)
     state = MachineState(
         lab=lab,
@@ -252,9 +262,11 @@ def create(
         release=release,
         image_key=recipe.key,
         run_dir=str(run_dir.resolve()),
+        kind=kind,
     )
     state.save()
-    network.create_node_netns(lab, node, state.veth, address, subnet)
+    if kind == "nspawn":
+        network.create_node_netns(lab, node, state.veth, address, subnet)
     _mount_root(state)
     _provision_root(state)
     _record_known_host(state)
@@ -262,8 +274,22 @@ def create(
     return state
 
 
+def _prepare_vm(state: MachineState) -> None:
+    """A VM boots from disks made of its root, so the overlay is only mounted to build them."""
+    vm.provision(state)
+    vm.build_disks(state)
+    _umount_root(state)
+
+
 def start(state: MachineState) -> None:
     if is_running(state):
+        return
+    if state.kind == "vm":
+        if not (state.dir / "root.img").exists():
+            _mount_root(state)
+            _prepare_vm(state)
+        state.pid = vm.start(state)
+        state.save()
         return
     if not network.netns_exists(state.netns):
         network.create_node_netns(state.lab, state.node, state.veth, state.address, state.subnet)
@@ -308,7 +334,9 @@ def start(state: MachineState) -> None:
 
 def stop(state: MachineState, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """Shut the machine down cleanly (SIGTERM makes nspawn power off systemd)."""
-    if is_running(state):
+    if state.kind == "vm":
+        vm.stop(state)
+    elif is_running(state):
         assert state.pid is not None
         pid = state.pid
         os.kill(pid, signal.SIGTERM)
@@ -337,7 +365,10 @@ def restart(state: MachineState) -> None:
 def destroy(state: MachineState) -> None:
     stop(state)
     _umount_root(state)
-    network.delete_node_netns(state.lab, state.node, state.veth)
+    if state.kind == "vm":
+        vm.tap_down(state)
+    else:
+        network.delete_node_netns(state.lab, state.node, state.veth)
     _forget_known_host(state)
     shutil.rmtree(state.dir, ignore_errors=True)
 
@@ -349,7 +380,7 @@ def swap_image(state: MachineState, release: str) -> MachineState:
             f"{state.node} is running; an image can only be swapped on a stopped machine",
             f"stop it first ('swarm-harness lab stop --lab {state.lab} --node {state.node}')",
         )
-    recipe = images.machine_recipe(release)
+    recipe = images.machine_recipe(release, state.kind)
     images.ensure_image(recipe)
     _umount_root(state)
     for sub in ("upper", "work"):
@@ -359,6 +390,9 @@ def swap_image(state: MachineState, release: str) -> MachineState:
     state.save()
     _mount_root(state)
     _provision_root(state)
+    if state.kind == "vm":
+        (state.dir / "root.img").unlink(missing_ok=True)
+        _prepare_vm(state)  # the data disk, with Docker's state and /etc/docker, is kept
     return state
 
 
@@ -371,6 +405,7 @@ def status(state: MachineState) -> dict[str, object]:
         "engine": images.ENGINE_BY_RELEASE.get(state.release, "?"),
         "running": is_running(state),
         "pid": state.pid if is_running(state) else None,
+        "kind": state.kind,
         "netns": state.netns if network.netns_exists(state.netns) else None,
         "mounted": _is_mounted(state.root),
     }

@@ -14,7 +14,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from harness.lab import hostcmd
+from harness.lab import hostcmd, vm
 from harness.lab.naming import (
     BRIDGE_PREFIX,
     MACHINE_PREFIX,
@@ -56,6 +56,9 @@ def _our_mounts(lab: str | None) -> list[str]:
 def purge(lab: str | None = None) -> list[str]:
     """Remove lab leftovers (of one lab, or of all labs); return what was removed."""
     removed: list[str] = []
+    for pid in vm.qemu_pids(f"{MACHINE_PREFIX}{lab + '-' if lab else ''}"):
+        os.kill(pid, signal.SIGKILL)  # a VM's disks are about to be deleted: no need to flush
+        removed.append(f"VM process {pid}")
     pids = _nspawn_pids(lab)
     for pid in pids:
         os.kill(pid, signal.SIGTERM)

@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 
 def lab_upgrader(lab: str, release: str) -> Callable[[Node], None]:
     """A per-node upgrade: swap the machine's image to ``release``, keeping its Docker state."""
-    images.ensure_image(images.machine_recipe(release))
+    kinds = {s.kind for s in machine.list_states(lab)} or {"nspawn"}
+    for kind in kinds:
+        images.ensure_image(images.machine_recipe(release, kind))
 
     def _upgrade(node: Node) -> None:
         state = machine.load_state(lab, node.name)

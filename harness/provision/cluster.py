@@ -25,6 +25,8 @@ from harness.transport.ssh import SSHHost, run_parallel
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 180.0
+# Software-emulated VMs boot systemd, the kernel's modules and dockerd slowly.
+VM_READY_TIMEOUT_S = 900.0
 READY_PROBE = "systemctl is-active --quiet docker && docker info --format '{{.ServerVersion}}'"
 
 
@@ -36,6 +38,7 @@ class LocalSpec:
     release: str = "bookworm"
     node_releases: dict[str, str] = field(default_factory=dict)
     subnet: str = "198.18.0.0/24"
+    kind: str = "nspawn"
 
     def validate(self) -> None:
         validate_lab_name(self.lab)
@@ -48,7 +51,7 @@ class LocalSpec:
                 f"manager count {self.managers} must be between 1 and the node count {self.nodes}",
                 "pass --managers (an odd number such as 1 or 3)",
             )
-        images.machine_recipe(self.release)
+        images.machine_recipe(self.release, self.kind)
         for node, rel in self.node_releases.items():
             index = node[4:] if node.startswith("node") else ""
             if not index.isdigit() or not 1 <= int(index) <= self.nodes:
@@ -56,7 +59,7 @@ class LocalSpec:
                     f"--node-release names {node!r}, which is not a node of this lab",
                     f"use node1..node{self.nodes}",
                 )
-            images.machine_recipe(rel)
+            images.machine_recipe(rel, self.kind)
         net = network.parse_subnet(self.subnet)
         if net.num_addresses < 11 + self.nodes + 1:
             raise UserInputError(f"subnet {self.subnet} is too small for {self.nodes} nodes", "use a /24")
@@ -72,6 +75,7 @@ class LocalSpec:
             "image_release": self.release,
             "node_releases": self.node_releases,
             "subnet": self.subnet,
+            "machine_kind": self.kind,
             "run_dir": str(run_dir.resolve()),
             "harness_command": harness_command,
         }
@@ -118,10 +122,12 @@ def wait_ready(inventory: Inventory, timeout_s: float = READY_TIMEOUT_S) -> dict
 
 
 def up_local(
-    spec: LocalSpec, run_dir: Path, harness_command: str, ready_timeout_s: float = READY_TIMEOUT_S
+    spec: LocalSpec, run_dir: Path, harness_command: str, ready_timeout_s: float | None = None
 ) -> Inventory:
     spec.validate()
-    lab.preflight()
+    lab.preflight(spec.kind)
+    if ready_timeout_s is None:
+        ready_timeout_s = VM_READY_TIMEOUT_S if spec.kind == "vm" else READY_TIMEOUT_S
     TerraformRunner("local", run_dir)  # fails early when terraform is missing
     _check_lab_free(spec, run_dir)
     created_dir = not run_dir.exists()
@@ -147,7 +153,7 @@ def up_local(
         try:
             ensure_ssh_key(run_dir)
             for release in sorted(spec.releases()):
-                recipe = images.machine_recipe(release)
+                recipe = images.machine_recipe(release, spec.kind)
                 if not images.is_cached(recipe):
                     log.info("image for %s is not cached yet: building it once", release)
                 images.ensure_image(recipe)

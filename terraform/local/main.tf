@@ -29,7 +29,7 @@ resource "terraform_data" "network" {
   }
 }
 
-# One systemd-nspawn machine per node, booted from the cached image of its release.
+# One machine per node (systemd-nspawn or QEMU VM), booted from the cached image of its release.
 resource "terraform_data" "machine" {
   count = var.node_count
 
@@ -42,11 +42,12 @@ resource "terraform_data" "machine" {
     name    = local.nodes[count.index].name
     address = local.nodes[count.index].address
     release = local.nodes[count.index].release
+    kind    = var.machine_kind
     network = terraform_data.network.id
   }
 
   provisioner "local-exec" {
-    command = "${self.input.harness} lab machine-create --lab ${self.input.lab} --node ${self.input.name} --index ${self.input.index} --address ${self.input.address} --subnet ${self.input.subnet} --release ${self.input.release} --run-dir ${self.input.run_dir}"
+    command = "${self.input.harness} lab machine-create --lab ${self.input.lab} --node ${self.input.name} --index ${self.input.index} --address ${self.input.address} --subnet ${self.input.subnet} --release ${self.input.release} --kind ${self.input.kind} --run-dir ${self.input.run_dir}"
   }
 
   provisioner "local-exec" {

@@ -22,8 +22,9 @@ output "inventory" {
     registry        = null
     upgrade_command = null
     provider_data = {
-      lab    = var.lab_name
-      subnet = var.subnet
+      lab          = var.lab_name
+      subnet       = var.subnet
+      machine_kind = var.machine_kind
     }
   }
 }

@@ -70,3 +70,14 @@ variable "node_labels" {
   description = "Swarm node labels per node name."
   default     = {}
 }
+
+variable "machine_kind" {
+  type        = string
+  description = "Lab machines: \"nspawn\" containers sharing the host kernel, or \"vm\" QEMU virtual machines with their own kernel (IPVS and ESP available)."
+  default     = "nspawn"
+
+  validation {
+    condition     = contains(["nspawn", "vm"], var.machine_kind)
+    error_message = "machine_kind must be \"nspawn\" or \"vm\"."
+  }
+}

@@ -75,7 +75,7 @@ def leftovers(lab: str) -> list[str]:
                 cmd = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if f"--machine=shm-{lab}-".encode() in cmd:
+            if f"--machine=shm-{lab}-".encode() in cmd or f"guest=shm-{lab}-".encode() in cmd:
                 found.append(f"process {proc.name}")
     if Path(base).exists():
         found.append(f"state {base}")
