@@ -2,6 +2,7 @@
 
     sudo .venv/bin/python -m benchmarks.bench lab [--cold]   # image build, up->ready, RSS per machine
     sudo .venv/bin/python -m benchmarks.bench swarm          # bootstrap, matrix suite, whole `run`
+    sudo .venv/bin/python -m benchmarks.bench suites         # each suite's wall time, -n 0 and -n auto
 
 Uses its own lab name and subnet (bench, 198.18.12.0/24) and tears it down.
 """
@@ -108,12 +109,53 @@ def bench_swarm() -> dict[str, Any]:
         }
 
 
+SUITES = ("overlay", "dns", "lb", "mtu", "encryption", "updates", "drivers", "stack")
+
+
+def bench_suites(workers: tuple[str, ...] = ("0", "auto")) -> dict[str, Any]:
+    """Wall time of each default suite on one 3-node lab, serial and with xdist workers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        _cli("purge", "--lab", LAB)
+        up = _cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
+        assert up.returncode == 0, up.stderr[-2000:]
+        inventory = str(run_dir / "inventory.json")
+        try:
+            boot = _cli("bootstrap", "--inventory", inventory)
+            assert boot.returncode == 0, boot.stderr[-2000:]
+            out: dict[str, Any] = {}
+            for suite in SUITES:
+                for n in workers:
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        f"suites/{suite}",
+                        f"--harness-inventory={inventory}",
+                    ]
+                    cmd += ["-q", "-p", "no:cacheprovider", "-n", n]
+                    if n != "0":
+                        cmd += ["--dist", "loadgroup"]
+                    started = time.monotonic()
+                    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+                    summary = (proc.stdout.strip().splitlines() or [""])[-1]
+                    out.setdefault(suite, {})[f"n={n}"] = {
+                        "wall_s": round(time.monotonic() - started, 1),
+                        "result": summary.strip("= "),
+                    }
+                    print(suite, n, out[suite][f"n={n}"], file=sys.stderr, flush=True)
+            return out
+        finally:
+            _cli("down", "--run-dir", str(run_dir))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["lab", "swarm"])
+    p.add_argument("what", choices=["lab", "swarm", "suites"])
     p.add_argument("--cold", action="store_true", help="also time a cold image build (about 90 s)")
     args = p.parse_args()
-    result = bench_lab(args.cold) if args.what == "lab" else bench_swarm()
+    runs = {"lab": lambda: bench_lab(args.cold), "swarm": bench_swarm, "suites": bench_suites}
+    result = runs[args.what]()
     print(json.dumps(result, indent=2))
     return 0
 

@@ -51,7 +51,9 @@ def accelerator() -> tuple[str, str]:
     """("kvm" | "tcg", why): whether this host can run guests with KVM."""
     if not os.path.exists("/dev/kvm"):
         return "tcg", "no /dev/kvm on this host: software emulation (slow)"
-    cmd = [QEMU, "-accel", "kvm", "-machine", "pc", "-nodefaults", "-display", "none", "-S"]
+    # A guest with no boot device: the firmware runs and idles. Opening /dev/kvm is not
+    # enough; some hosts fail only once a vCPU really runs (e.g. "failed to set MSR").
+    cmd = [QEMU, "-accel", "kvm", "-cpu", "host", "-machine", "pc", "-nodefaults", "-display", "none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _, err = proc.communicate(timeout=3)
@@ -59,8 +61,9 @@ def accelerator() -> tuple[str, str]:
         proc.kill()
         proc.wait()
         return "kvm", "/dev/kvm runs guests: hardware virtualisation"
-    reason = (err or "").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-    return "tcg", f"/dev/kvm cannot run guests ({reason[0]}): software emulation (slow)"
+    lines = (err or "").strip().splitlines()
+    reason = lines[0].removeprefix(f"{QEMU}: ") if lines else f"exit {proc.returncode}"
+    return "tcg", f"/dev/kvm cannot run guests ({reason}): software emulation (slow)"
 
 
 def _pid_file(state: MachineState) -> Path:
