@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.errors import LabError, MissingToolError, UserInputError
 
@@ -68,3 +69,13 @@ def run(
             "see the message above; 'swarm-harness purge' removes lab leftovers",
         )
     return proc
+
+
+def process_cmdline(pid: int) -> list[str]:
+    """A process's argv from /proc (empty if it is gone); how the lab recognises its own
+    machine processes without trusting a bare PID that may have been reused."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]

@@ -95,17 +95,9 @@ def list_states(lab: str) -> list[MachineState]:
 # ----------------------------------------------------------------- process
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
 def is_our_nspawn(pid: int, machine: str) -> bool:
     """True if ``pid`` is the nspawn process of ``machine`` (guards against PID reuse)."""
-    args = _cmdline(pid)
+    args = hostcmd.process_cmdline(pid)
     return bool(args) and args[0].endswith("systemd-nspawn") and f"--machine={machine}" in args
 
 

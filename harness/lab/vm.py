@@ -70,17 +70,9 @@ def _pid_file(state: MachineState) -> Path:
     return state.dir / "qemu.pid"
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
-
-
 def is_our_qemu(pid: int, machine: str) -> bool:
     """True if ``pid`` is the QEMU of ``machine`` (guards against PID reuse)."""
-    args = _cmdline(pid)
+    args = hostcmd.process_cmdline(pid)
     return bool(args) and args[0].endswith(QEMU) and f"guest={machine}" in args
 
 
@@ -259,7 +251,7 @@ def qemu_pids(machine_prefix: str) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            args = _cmdline(int(entry.name))
+            args = hostcmd.process_cmdline(int(entry.name))
             if args and args[0].endswith(QEMU) and any(a.startswith(f"guest={machine_prefix}") for a in args):
                 pids.append(int(entry.name))
     return pids

@@ -50,21 +50,20 @@ class TrafficSummary:
     def failed(self) -> int:
         return sum(int(n.result.get("failed", 0)) for n in self.per_node)
 
-    @property
-    def versions(self) -> dict[str, int]:
+    def _merged(self, key: str) -> dict[str, int]:
         out: dict[str, int] = {}
         for n in self.per_node:
-            for v, c in (n.result.get("versions") or {}).items():
-                out[v] = out.get(v, 0) + int(c)
+            for k, c in (n.result.get(key) or {}).items():
+                out[k] = out.get(k, 0) + int(c)
         return out
 
     @property
+    def versions(self) -> dict[str, int]:
+        return self._merged("versions")
+
+    @property
     def errors(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for n in self.per_node:
-            for e, c in (n.result.get("errors") or {}).items():
-                out[e] = out.get(e, 0) + int(c)
-        return out
+        return self._merged("errors")
 
     @property
     def longest_gap_s(self) -> float:

@@ -1,4 +1,5 @@
-"""Service-name DNS from every node: tasks.<svc>, the service name, aliases, removal, scope.
+"""Service-name DNS from every node: tasks.<svc>, the service name, aliases, container
+names, updates, removal, scope.
 
 Catches eventually-consistent discovery bugs (moby #26772, #29529, #42833): after
 each scale, update and removal, every node must agree with the manager's view
@@ -7,95 +8,90 @@ within a deadline.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
-
 import pytest
 
+from harness.probe import containers
 from harness.probe.dns import resolve_everywhere, wait_resolves_to
-from harness.probe.service import ProbeDeployment
-from harness.swarm.cluster import Cluster
-from harness.swarm.networks import NetworkSpec
 from harness.swarm.services import create_probe_service, scale, service_vip, wait_replicas
+from harness.swarm.updates import DONE_STATES, update_config, update_image, watch_update
+from suites.context import OverlayContext
 
 pytestmark = pytest.mark.xdist_group("overlay-plain")
 
 
-def _name(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
 @pytest.mark.parametrize("mode", ["vip", "dnsrr"])
-def test_names_track_scale_up_and_down(
-    mode: str,
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
-    net = harness_networks["plain"].name
-    probes = global_probe(net)
-    svc = _name(f"dns-{mode}")
-    create_probe_service(harness_cluster, svc, net, harness_labels, replicas=2, endpoint_mode=mode)
+def test_names_track_scale_up_and_down(mode: str, plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    svc = ctx.name(f"dns-{mode}")
+    create_probe_service(ctx.cluster, svc, ctx.network, ctx.labels, replicas=2, endpoint_mode=mode)
     for replicas in (2, 4, 1):
-        scale(harness_cluster, svc, replicas)
-        ips = wait_replicas(harness_cluster, svc, net, replicas)
-        wait_resolves_to(harness_cluster, probes, f"tasks.{svc}", ips)
+        scale(ctx.cluster, svc, replicas)
+        ips = wait_replicas(ctx.cluster, svc, ctx.network, replicas)
+        wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", ips)
         if mode == "vip":
-            wait_resolves_to(harness_cluster, probes, svc, {service_vip(harness_cluster, svc, net)})
+            wait_resolves_to(ctx.cluster, ctx.probes, svc, {service_vip(ctx.cluster, svc, ctx.network)})
         else:
-            wait_resolves_to(harness_cluster, probes, svc, ips)
+            wait_resolves_to(ctx.cluster, ctx.probes, svc, ips)
 
 
-def test_removed_service_stops_resolving(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
-    net = harness_networks["plain"].name
-    probes = global_probe(net)
-    svc = _name("dns-gone")
-    create_probe_service(harness_cluster, svc, net, harness_labels, replicas=2)
-    ips = wait_replicas(harness_cluster, svc, net, 2)
-    wait_resolves_to(harness_cluster, probes, f"tasks.{svc}", ips)
-    harness_cluster.manager_docker().services.get(svc).remove()
-    wait_resolves_to(harness_cluster, probes, f"tasks.{svc}", None)
-    wait_resolves_to(harness_cluster, probes, svc, None)
+def test_names_follow_a_service_update(plain_overlay: OverlayContext) -> None:
+    """`service update --image` replaces every task: DNS must list the new tasks only."""
+    ctx = plain_overlay
+    svc = ctx.name("dns-upd")
+    create_probe_service(ctx.cluster, svc, ctx.network, ctx.labels, replicas=2, endpoint_mode="dnsrr")
+    before = wait_replicas(ctx.cluster, svc, ctx.network, 2)
+    wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", before)
+    update_image(ctx.cluster, svc, "v2", update_config())
+    watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": 2})
+    after = wait_replicas(ctx.cluster, svc, ctx.network, 2)
+    assert not before & after, f"the update kept task addresses {sorted(before & after)}"
+    wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", after)
+    wait_resolves_to(ctx.cluster, ctx.probes, svc, after)
 
 
-def test_network_alias_resolves(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
-    net = harness_networks["plain"].name
-    probes = global_probe(net)
-    svc, alias = _name("dns-alias"), _name("alias")
+def test_removed_service_stops_resolving(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    svc = ctx.name("dns-gone")
+    create_probe_service(ctx.cluster, svc, ctx.network, ctx.labels, replicas=2)
+    ips = wait_replicas(ctx.cluster, svc, ctx.network, 2)
+    wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", ips)
+    ctx.cluster.manager_docker().services.get(svc).remove()
+    wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", None)
+    wait_resolves_to(ctx.cluster, ctx.probes, svc, None)
+
+
+def test_network_alias_resolves(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    svc, alias = ctx.name("dns-alias"), ctx.name("alias")
     create_probe_service(
-        harness_cluster, svc, net, harness_labels, replicas=2, endpoint_mode="dnsrr", aliases=[alias]
+        ctx.cluster, svc, ctx.network, ctx.labels, replicas=2, endpoint_mode="dnsrr", aliases=[alias]
     )
-    ips = wait_replicas(harness_cluster, svc, net, 2)
-    wait_resolves_to(harness_cluster, probes, alias, ips)
+    ips = wait_replicas(ctx.cluster, svc, ctx.network, 2)
+    wait_resolves_to(ctx.cluster, ctx.probes, alias, ips)
 
 
-def test_name_on_another_network_does_not_resolve(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
+def test_attachable_container_name_resolves(plain_overlay: OverlayContext) -> None:
+    """A plain `docker run --network <attachable overlay>` container is found by name
+    from tasks on every node, and stops resolving once it is gone."""
+    ctx = plain_overlay
+    node = ctx.cluster.nodes[-1].name
+    name = ctx.name("dns-ctr")
+    ip = containers.start(ctx.cluster, node, name, ctx.network, ctx.labels)
+    try:
+        wait_resolves_to(ctx.cluster, ctx.probes, name, {ip})
+    finally:
+        containers.remove(ctx.cluster, node, name)
+    wait_resolves_to(ctx.cluster, ctx.probes, name, None)
+
+
+def test_name_on_another_network_does_not_resolve(plain_overlay: OverlayContext) -> None:
     """A service attached only to another overlay must be invisible from this one."""
-    net = harness_networks["plain"].name
-    probes = global_probe(net)
-    other = _name("dns-other")
-    harness_cluster.manager_docker().networks.create(
-        other, driver="overlay", attachable=True, labels=harness_labels
-    )
-    svc = _name("dns-hidden")
-    create_probe_service(harness_cluster, svc, other, harness_labels, replicas=1)
-    wait_replicas(harness_cluster, svc, other, 1)
-    seen = resolve_everywhere(harness_cluster, probes, svc)
+    ctx = plain_overlay
+    other = ctx.name("dns-other")
+    ctx.cluster.manager_docker().networks.create(other, driver="overlay", attachable=True, labels=ctx.labels)
+    svc = ctx.name("dns-hidden")
+    create_probe_service(ctx.cluster, svc, other, ctx.labels, replicas=1)
+    wait_replicas(ctx.cluster, svc, other, 1)
+    seen = resolve_everywhere(ctx.cluster, ctx.probes, svc)
     leaked = {n: r["addresses"] for n, r in seen.items() if r.get("addresses")}
-    assert leaked == {}, f"{svc} (only on {other}) resolved from {net}: {leaked}"
+    assert leaked == {}, f"{svc} (only on {other}) resolved from {ctx.network}: {leaked}"

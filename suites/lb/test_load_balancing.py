@@ -7,19 +7,17 @@ it they run, fail, and are reported as the unmet capability with its nodes.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 
 import docker.types
 import pytest
 
 from harness.probe.image import image_ref
 from harness.probe.lb import answers, spread_problems
-from harness.probe.service import ProbeDeployment
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
-from harness.swarm.networks import NetworkSpec
 from harness.swarm.services import create_probe_service, wait_replicas
+from suites.context import OverlayContext
 
 pytestmark = pytest.mark.xdist_group("overlay-plain")
 REPLICAS = 3
@@ -41,14 +39,9 @@ def _service(cluster: Cluster, net: str, labels: dict[str, str], mode: str) -> s
 
 
 @pytest.mark.needs("ipvs")
-def test_vip_spreads_over_every_replica(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
-    net = harness_networks["plain"].name
-    probes = global_probe(net)
+def test_vip_spreads_over_every_replica(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    harness_cluster, net, probes, harness_labels = ctx.cluster, ctx.network, ctx.probes, ctx.labels
     svc = _service(harness_cluster, net, harness_labels, "vip")
     backends = _backends(harness_cluster, svc)
     failures = {}
@@ -59,15 +52,10 @@ def test_vip_spreads_over_every_replica(
     assert not failures, f"through the VIP of {svc}: {failures}"
 
 
-def test_dnsrr_clients_spread_over_every_replica(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
+def test_dnsrr_clients_spread_over_every_replica(plain_overlay: OverlayContext) -> None:
     """Each client connection resolves the name anew; together they reach every replica."""
-    net = harness_networks["plain"].name
-    probes = global_probe(net)
+    ctx = plain_overlay
+    harness_cluster, net, probes, harness_labels = ctx.cluster, ctx.network, ctx.probes, ctx.labels
     svc = _service(harness_cluster, net, harness_labels, "dnsrr")
     backends = _backends(harness_cluster, svc)
     merged: dict[str, int] = {}
@@ -106,14 +94,10 @@ def _published(cluster: Cluster, labels: dict[str, str], mode: str, replicas: in
 
 
 @pytest.mark.needs("ipvs")
-def test_ingress_answers_on_every_node(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
+def test_ingress_answers_on_every_node(plain_overlay: OverlayContext) -> None:
     """The routing mesh: the published port answers on every node, also those without a task."""
-    probes = global_probe(harness_networks["plain"].name)
+    ctx = plain_overlay
+    harness_cluster, probes, harness_labels = ctx.cluster, ctx.probes, ctx.labels
     svc, port = _published(harness_cluster, harness_labels, "ingress", 1)
     client = next(iter(probes.tasks.values()))
     silent = {}
@@ -124,13 +108,9 @@ def test_ingress_answers_on_every_node(
     assert not silent, f"published port {port} of {svc} did not answer on: {silent}"
 
 
-def test_host_mode_publishing_answers_only_where_tasks_run(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_labels: dict[str, str],
-) -> None:
-    probes = global_probe(harness_networks["plain"].name)
+def test_host_mode_publishing_answers_only_where_tasks_run(plain_overlay: OverlayContext) -> None:
+    ctx = plain_overlay
+    harness_cluster, probes, harness_labels = ctx.cluster, ctx.probes, ctx.labels
     replicas = max(1, len(harness_cluster.nodes) - 1)
     svc, port = _published(harness_cluster, harness_labels, "host", replicas)
     tasks = harness_cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})

@@ -43,7 +43,8 @@ def deploy(cluster: Cluster, stack: str, labels: dict[str, str]) -> None:
     host = cluster.host(cluster.first_manager.name)
     host.run(f"cat > {remote}", input_bytes=COMPOSE.read_bytes()).check()
     host.run(
-        f"{env} docker stack deploy --resolve-image never --compose-file {remote} {stack} && rm -f {remote}", timeout_s=180
+        f"{env} docker stack deploy --resolve-image never --compose-file {remote} {stack} && rm -f {remote}",
+        timeout_s=180,
     ).check(hint=f"run 'docker stack ps {stack} --no-trunc' on {host.name}")
 
 

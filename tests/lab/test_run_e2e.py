@@ -57,8 +57,9 @@ def test_run_main_job(tmp_path: Path) -> None:
     # Expected failures (no ESP): reachability 7 + MTU 6 + the encrypted wire capture 1.
     assert report["junit"]["failures"] == 0 and report["junit"]["errors"] == 0
     # + load balancing: DNSRR spread and host-mode publishing pass; VIP and ingress need IPVS (absent).
-    # + rolling updates 8, drivers and isolation 7, the shop stack 1: all pass here.
-    assert (report["junit"]["passed"], report["junit"]["skipped"]) == (39, 16)
+    # + DNS after an update and for a container name 2, rolling updates 8, drivers and
+    # isolation 7, the shop stack 1: all pass here.
+    assert (report["junit"]["passed"], report["junit"]["skipped"]) == (41, 16)
     for suite, count in (("test_rolling_updates", 8), ("test_drivers", 7), ("test_shop_stack", 1)):
         ran = [c for c in ET.parse(run_dir / "reports/junit.xml").getroot().iter("testcase")]
         assert len([c for c in ran if suite in (c.get("classname") or "")]) == count, suite
