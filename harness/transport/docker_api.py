@@ -12,6 +12,7 @@ from typing import Any
 
 import docker
 from docker.transport.sshconn import SSHHTTPAdapter
+from urllib3.util.retry import Retry
 
 from harness.transport.ssh import SSHHost
 
@@ -23,12 +24,29 @@ class _VerifiedSSHAdapter(SSHHTTPAdapter):  # type: ignore[misc]
     def __init__(self, host: SSHHost, timeout_s: int = 60) -> None:
         self._harness_host = host
         super().__init__(f"ssh://{host.user}@{host.address}", timeout=timeout_s)
+        # A pooled channel whose dial-stdio ended is only found out when used: read-only
+        # requests are re-sent once on a fresh channel; nothing that changes state is.
+        self.max_retries = Retry(
+            total=2, connect=2, read=1, status=0, other=0, allowed_methods=frozenset({"GET", "HEAD"})
+        )
 
     def _create_paramiko_client(self, base_url: str) -> None:
         self.ssh_client = self._harness_host.client()
 
     def _connect(self) -> None:
         self.ssh_client = self._harness_host.client()
+
+    def get_connection(self, url: str, proxies: Any = None) -> Any:
+        # docker-py keeps a pool bound to the SSH transport it was made with; if that
+        # session died (an idle session dropped, a host rebooted by a fault test), every
+        # later call would fail. Start over on a fresh verified connection instead.
+        with self.pools.lock:
+            pool = self.pools.get(url)
+            transport = getattr(pool, "ssh_transport", None)
+            if pool is not None and (transport is None or not transport.is_active()):
+                del self.pools[url]
+                self.ssh_client = self._harness_host.client()
+        return super().get_connection(url, proxies)
 
 
 def docker_client(host: SSHHost, timeout_s: int = 60) -> docker.DockerClient:
