@@ -156,7 +156,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"lab {name}  subnet {st['subnet']}  run dir {st['run_dir']}")
         for m in st["machines"]:
             state = "running" if m["running"] else "stopped"
-            print(f"  {m['node']:<8} {m['address']:<15} {m['release']:<9} engine {m['engine']:<6} {state}")
+            print(
+                f"  {m['node']:<8} {m['address']:<15} {m['release']:<9} engine {m['engine']:<6} "
+                f"{m['kind']:<6} {state}"
+            )
     return 0
 
 

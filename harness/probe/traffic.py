@@ -169,7 +169,7 @@ class LoadFromEveryNode:
         probes: ProbeDeployment,
         target: str,
         interval_s: float = 0.02,
-        timeout_s: float = 1.0,
+        timeout_s: float = 3.0,
     ) -> None:
         self.url = f"http://{target}:{HTTP_PORT}/"
         self.clients = [
