@@ -47,7 +47,12 @@ def service_name(network: str, suffix: str = "") -> str:
 
 
 def deploy_global_probe(
-    cluster: Cluster, network: str, labels: dict[str, str], suffix: str = "", version: str = "v1"
+    cluster: Cluster,
+    network: str,
+    labels: dict[str, str],
+    suffix: str = "",
+    version: str = "v1",
+    timeout_s: float = DEPLOY_TIMEOUT_S,
 ) -> ProbeDeployment:
     client = cluster.manager_docker()
     name = service_name(network, suffix)
@@ -67,7 +72,7 @@ def deploy_global_probe(
             ],
         )
         log.info("deployed global probe %s on %s", name, network)
-    return wait_global_probe(cluster, name, network)
+    return wait_global_probe(cluster, name, network, timeout_s)
 
 
 def wait_global_probe(

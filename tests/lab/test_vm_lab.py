@@ -9,8 +9,11 @@ across hosts as ESP with no plaintext VXLAN. The figures are printed for the REA
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
+
+import pytest
 
 from harness.doctor.report import run_doctor
 from harness.inventory import load_inventory
@@ -25,6 +28,14 @@ from harness.swarm.services import create_probe_service, wait_replicas
 from tests.lab.conftest import cli, leftovers
 
 LAB = "hvm"
+VM_DEADLINE_S = 900
+OPT_IN = "SWARM_HARNESS_VM_TESTS"
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get(OPT_IN) != "1",
+    reason=f"the VM lab proof takes about 25 minutes in software emulation on this machine; "
+    f"run it with {OPT_IN}=1 (not yet part of CI)",
+)
 SUBNET = "198.18.13.0/24"
 
 
@@ -54,24 +65,29 @@ def test_vm_lab_proves_vip_and_encryption(tmp_path: Path) -> None:
         doctor = run_doctor(cluster, ports=False)
         assert doctor.unmet(["vxlan", "ipvs", "esp"]) == [], doctor.unmet(["vxlan", "ipvs", "esp"])
 
+        # One global probe on the encrypted overlay serves both proofs: the VIP service sits
+        # on the same overlay. Software-emulated VMs start containers slowly: long deadlines.
         mark = time.monotonic()
         labels = cluster.labels("vm-proof")
-        create_probe_service(cluster, "vm-vip", "harness-plain", labels, replicas=2, endpoint_mode="vip")
-        wait_replicas(cluster, "vm-vip", "harness-plain", 2, timeout_s=300)
-        plain = deploy_global_probe(cluster, "harness-plain", labels, "vm")
+        net = "harness-encrypted"
+        create_probe_service(cluster, "vm-vip", net, labels, replicas=2, endpoint_mode="vip")
+        probes = deploy_global_probe(cluster, net, labels, "vm", timeout_s=VM_DEADLINE_S)
+        wait_replicas(cluster, "vm-vip", net, 2, timeout_s=VM_DEADLINE_S)
+        figures["services_running_s"] = round(time.monotonic() - mark, 1)
+
+        mark = time.monotonic()
         backends = {
             t["Status"]["ContainerStatus"]["ContainerID"][:12]
             for t in cluster.manager_docker()
             .services.get("vm-vip")
             .tasks(filters={"desired-state": "running"})
         }
-        seen = answers(cluster, plain.tasks["node1"], "http://vm-vip:8080/", 12)
+        seen = answers(cluster, probes.tasks["node1"], "http://vm-vip:8080/", 12, timeout_s=10)
         assert spread_problems(seen, backends, min_each=1) == [], seen
         figures["vip_s"] = round(time.monotonic() - mark, 1)
 
         mark = time.monotonic()
-        enc = deploy_global_probe(cluster, "harness-encrypted", labels, "vm")
-        wire = capture(cluster, enc, "harness-encrypted", "node1", "node2", duration_s=8)
+        wire = capture(cluster, probes, net, "node1", "node2", duration_s=8)
         node2 = swarm_address(cluster.inventory.node("node2"))
         assert encrypted_problems(wire, node2) == [], wire.to_dict()
         assert wire.esp > 0 and wire.vxlan_plaintext == 0
