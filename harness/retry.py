@@ -7,6 +7,7 @@ when the deadline passes, so a timeout always says *what* it was waiting on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -62,6 +63,18 @@ def eventually(
             f"timed out after {timeout_s:.0f}s waiting for {what}; last state: {last[0]}",
             hint or "inspect the hosts named above, then rerun",
         ) from exc
+
+
+def until_elapsed(started: float, min_s: float, what: str) -> None:
+    """Wait until ``min_s`` seconds have passed since ``started`` (a ``time.monotonic()``),
+    so that, e.g., a traffic generator has run long enough to be counted on."""
+
+    def _long_enough() -> None:
+        ran_s = time.monotonic() - started
+        if ran_s < min_s:
+            raise NotYet(f"{ran_s:.1f}s of at least {min_s}s")
+
+    eventually(_long_enough, max(0.0, min_s - (time.monotonic() - started)) + 5, what, interval_s=0.2)
 
 
 # Substrings of Docker errors that are known to be transient during swarm

@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.errors import LabError, MissingToolError, UserInputError
@@ -79,3 +79,31 @@ def process_cmdline(pid: int) -> list[str]:
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def pids_where(matches: Callable[[list[str]], bool]) -> list[int]:
+    """PIDs of live processes whose argv ``matches``: the lab finds its own machines by
+    the names on their command lines, never by a bare program name."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            args = process_cmdline(int(entry.name))
+            if args and matches(args):
+                pids.append(int(entry.name))
+    return pids
+
+
+def spawn_detached(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> int:
+    """Start a long-lived machine process in its own session, its output appended to
+    ``log_path``, so it outlives this CLI invocation; return its PID."""
+    with log_path.open("ab") as logf:
+        proc = subprocess.Popen(
+            list(args),
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return proc.pid

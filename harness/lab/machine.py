@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -308,20 +307,9 @@ def start(state: MachineState) -> None:
         "--console=read-only",
         "--boot",
     ]
-    logf = (state.dir / "console.log").open("ab")
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-        close_fds=True,
-    )
-    logf.close()
-    state.pid = proc.pid
+    state.pid = hostcmd.spawn_detached(cmd, state.dir / "console.log", env=env)
     state.save()
-    log.info("%s: booting (pid %d, address %s)", state.node, proc.pid, state.address)
+    log.info("%s: booting (pid %d, address %s)", state.node, state.pid, state.address)
 
 
 def stop(state: MachineState, timeout_s: float = STOP_TIMEOUT_S) -> None:

@@ -29,21 +29,9 @@ log = logging.getLogger(__name__)
 
 def _nspawn_pids(lab: str | None) -> list[int]:
     marker = f"--machine={MACHINE_PREFIX}{lab + '-' if lab else ''}"
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (
-            args
-            and args[0].decode(errors="replace").endswith("systemd-nspawn")
-            and any(a.decode(errors="replace").startswith(marker) for a in args)
-        ):
-            pids.append(int(entry.name))
-    return pids
+    return hostcmd.pids_where(
+        lambda args: args[0].endswith("systemd-nspawn") and any(a.startswith(marker) for a in args)
+    )
 
 
 def _our_mounts(lab: str | None) -> list[str]:

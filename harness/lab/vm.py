@@ -66,10 +66,6 @@ def accelerator() -> tuple[str, str]:
     return "tcg", f"/dev/kvm cannot run guests ({reason}): software emulation (slow)"
 
 
-def _pid_file(state: MachineState) -> Path:
-    return state.dir / "qemu.pid"
-
-
 def is_our_qemu(pid: int, machine: str) -> bool:
     """True if ``pid`` is the QEMU of ``machine`` (guards against PID reuse)."""
     args = hostcmd.process_cmdline(pid)
@@ -199,18 +195,7 @@ def start(state: MachineState) -> int:
         "-qmp",
         f"unix:{qmp},server=on,wait=off",
     ]
-    logf = (state.dir / "qemu.log").open("ab")
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        close_fds=True,
-    )
-    logf.close()
-    _pid_file(state).write_text(str(proc.pid))
-    return proc.pid
+    return hostcmd.spawn_detached(cmd, state.dir / "qemu.log")
 
 
 def _qmp(state: MachineState, command: str) -> None:
@@ -248,10 +233,6 @@ def stop(state: MachineState, timeout_s: float = POWERDOWN_TIMEOUT_S) -> None:
 
 def qemu_pids(machine_prefix: str) -> list[int]:
     """PIDs of lab VMs whose machine name starts with ``machine_prefix`` (for purge)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            args = hostcmd.process_cmdline(int(entry.name))
-            if args and args[0].endswith(QEMU) and any(a.startswith(f"guest={machine_prefix}") for a in args):
-                pids.append(int(entry.name))
-    return pids
+    return hostcmd.pids_where(
+        lambda args: args[0].endswith(QEMU) and any(a.startswith(f"guest={machine_prefix}") for a in args)
+    )

@@ -7,10 +7,8 @@ from where it should), so "unreachable" can never be the result of a dead target
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import docker.errors
@@ -20,78 +18,29 @@ import pytest
 from harness.probe import containers
 from harness.probe.containers import label_flags
 from harness.probe.image import image_ref
-from harness.probe.service import (
-    TCP_PORT,
-    ProbeDeployment,
-    ProbeTask,
-    batch,
-    deploy_global_probe,
-    remove_service,
-)
+from harness.probe.service import TCP_PORT, ProbeTask, batch, remove_service
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
 from harness.swarm.services import task_errors
 from suites.context import OverlayContext
+from suites.drivers.isolation import fresh_overlay, internal_overlay_problems, overlay_isolation_problems
 
 pytestmark = pytest.mark.xdist_group("drivers")
 
 
-def _dials(
-    cluster: Cluster, src: ProbeDeployment, targets: dict[str, tuple[str, int]]
-) -> dict[str, dict[str, Any]]:
-    """From each task of ``src``, a TCP dial to each target; results by "src->target"."""
-    out: dict[str, dict[str, Any]] = {}
-    for node, task in sorted(src.tasks.items()):
-        ops = [{"id": k, "op": "tcp", "host": h, "port": p, "timeout_s": 2} for k, (h, p) in targets.items()]
-        for r in batch(cluster, task, ops):
-            out[f"{node}->{r['id']}"] = r
-    return out
-
-
-@contextlib.contextmanager
-def _overlay(ctx: OverlayContext, prefix: str, internal: bool = False) -> Iterator[ProbeDeployment]:
-    """A fresh attachable overlay with a global probe on it, removed afterwards."""
-    name = ctx.name(prefix)
-    ctx.cluster.manager_docker().networks.create(
-        name, driver="overlay", attachable=True, internal=internal, labels=ctx.labels, scope="swarm"
-    )
-    deployment = deploy_global_probe(ctx.cluster, name, ctx.labels, secrets.token_hex(2))
-    try:
-        yield deployment
-    finally:
-        remove_service(ctx.cluster, deployment.service)
-
-
 def test_a_task_on_another_overlay_is_unreachable(plain_overlay: OverlayContext) -> None:
-    ctx = plain_overlay
-    with _overlay(ctx, "iso") as other:
-        targets = {f"{n}:{t.address}": (t.address, TCP_PORT) for n, t in other.tasks.items()}
-        inside = _dials(ctx.cluster, other, targets)
-        across = _dials(ctx.cluster, ctx.probes, targets)
-        names = _dials(ctx.cluster, ctx.probes, {"by-name": (f"tasks.{other.service}", TCP_PORT)})
-    dead = {k: r["error"] for k, r in inside.items() if not r["ok"]}
-    assert not dead, f"sanity: tasks on {other.network} must reach each other: {dead}"
-    leaked = sorted(k for k, r in across.items() if r["ok"] or r["connected"])
-    assert not leaked, f"tasks on {ctx.network} reached tasks on {other.network}: {leaked}"
-    resolved = sorted(k for k, r in names.items() if r["ok"] or r["connected"])
-    assert not resolved, f"{other.service} on {other.network} was reachable by name from {resolved}"
+    with fresh_overlay(plain_overlay, "iso") as other:
+        problems = overlay_isolation_problems(plain_overlay, other)
+    assert not problems, "; ".join(problems)
 
 
 def test_internal_overlay_has_no_route_out(plain_overlay: OverlayContext) -> None:
     """Tasks on an --internal overlay reach each other but nothing outside it, not even
     the nodes' own addresses; from a normal overlay the same addresses answer."""
-    ctx = plain_overlay
-    outside = {f"{n.name}:22": (swarm_address(n), 22) for n in ctx.cluster.nodes}
-    with _overlay(ctx, "int", internal=True) as internal:
-        peers = {f"{n}:{t.address}": (t.address, TCP_PORT) for n, t in internal.tasks.items()}
-        inside = _dials(ctx.cluster, internal, peers)
-        out_of_internal = _dials(ctx.cluster, internal, outside)
-    out_of_plain = _dials(ctx.cluster, ctx.probes, outside)
-    dead = {k: r["error"] for k, r in {**inside, **out_of_plain}.items() if not r["ok"]}
-    assert not dead, f"sanity: these dials must work: {dead}"
-    escaped = sorted(k for k, r in out_of_internal.items() if r["ok"] or r["connected"])
-    assert not escaped, f"the internal overlay {internal.network} reached node addresses: {escaped}"
+    with fresh_overlay(plain_overlay, "int", internal=True) as internal:
+        problems = internal_overlay_problems(plain_overlay, internal)
+    assert not problems, "; ".join(problems)
 
 
 def test_none_network_has_only_loopback(plain_overlay: OverlayContext) -> None:

@@ -170,7 +170,7 @@ def test_leader_loss_elects_a_new_leader(
             new = [n for n, a in now.items() if a.get("ManagerStatus", {}).get("Leader") and n != leader]
             if not new:
                 raise NotYet("no new leader yet")
-            return new[0]
+            return str(new[0])
 
         new_leader = eventually(_new_leader, 60, "a new raft leader")
         record_property("election_s", round(time.monotonic() - started, 1))

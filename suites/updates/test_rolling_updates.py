@@ -18,7 +18,7 @@ import pytest
 from harness.probe.image import image_ref
 from harness.probe.service import agent
 from harness.probe.traffic import LoadFromEveryNode, TrafficSummary
-from harness.retry import NotYet, eventually
+from harness.retry import until_elapsed
 from harness.swarm.services import create_probe_service, scale, wait_replicas
 from harness.swarm.updates import (
     DONE_STATES,
@@ -62,14 +62,6 @@ def _service(ctx: OverlayContext, prefix: str, replicas: int = REPLICAS, safe: b
     return name
 
 
-def _keep_traffic_for(started: float, min_s: float = MIN_TRAFFIC_S) -> None:
-    def _long_enough() -> None:
-        if time.monotonic() - started < min_s:
-            raise NotYet(f"traffic ran {time.monotonic() - started:.1f}s of at least {min_s}s")
-
-    eventually(_long_enough, min_s + 5, "enough traffic", interval_s=0.5)
-
-
 def _all_answer_with(ctx: OverlayContext, svc: str, version: str) -> dict[str, str]:
     """One second of requests from every node; returns what any node saw other than
     only ``version`` answering (empty when all is well)."""
@@ -99,7 +91,7 @@ def test_start_first_with_healthcheck_loses_no_request(
         started = time.monotonic()
         update_image(ctx.cluster, svc, "v2", update_config(order="start-first", failure_action="rollback"))
         record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
-        _keep_traffic_for(started)
+        until_elapsed(started, MIN_TRAFFIC_S, "enough traffic")
         traffic = load.stop()
     _report(record_property, traffic, update_s=round(record.duration_s, 1))
     assert record.state == "completed", f"update ended {record.state!r}: {record.message}"
@@ -118,7 +110,7 @@ def test_stop_first_reports_its_error_window(plain_overlay: OverlayContext, reco
         started = time.monotonic()
         update_image(ctx.cluster, svc, "v2", update_config(order="stop-first"))
         record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
-        _keep_traffic_for(started)
+        until_elapsed(started, MIN_TRAFFIC_S, "enough traffic")
         traffic = load.stop()
     windows = traffic.error_windows()
     _report(record_property, traffic, update_s=round(record.duration_s, 1), failed=traffic.failed)
@@ -210,7 +202,7 @@ def test_scaling_under_traffic_loses_no_request(
         for replicas in (5, 2):
             scale(ctx.cluster, svc, replicas)
             wait_replicas(ctx.cluster, svc, ctx.network, replicas)
-        _keep_traffic_for(started)
+        until_elapsed(started, MIN_TRAFFIC_S, "enough traffic")
         traffic = load.stop()
     _report(record_property, traffic)
     assert traffic.sent >= MIN_REQUESTS, traffic.describe()

@@ -44,7 +44,7 @@ def test_leader_loss_on_three_managers(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stdout[-3000:]
         case = next(ET.parse(junit).getroot().iter("testcase"))
-        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        props = {p.get("name"): p.get("value", "") for p in case.iter("property")}
         assert props["new_leader"] in ("node2", "node3")
         assert float(props["election_s"]) < 60
     finally:

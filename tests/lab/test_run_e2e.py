@@ -109,7 +109,7 @@ def test_run_main_job(tmp_path: Path) -> None:
         if path.is_file():
             assert "SWMTKN-1-" not in path.read_text(errors="replace"), path
     props = {
-        p.get("name"): p.get("value")
+        p.get("name"): p.get("value", "")
         for p in ET.parse(run_dir / "reports/junit.xml").getroot().iter("property")
     }
     assert props["provider"] == "local"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_eventually_returns_the_value_once_the_check_holds() -> None:
-    calls = iter([NotYet("a"), NotYet("b"), "done"])
+    calls: Iterator[NotYet | str] = iter([NotYet("a"), NotYet("b"), "done"])
 
     def check() -> str:
         item = next(calls)
@@ -172,3 +173,27 @@ def test_iptables_counter_parsing() -> None:
     )
     assert _count(listing, "swarm-harness-doctor-ab12-node1-4789") == 3
     assert _count(listing, "swarm-harness-doctor-ab12-node2-4789") == 0
+
+
+def test_until_elapsed_waits_out_the_minimum_and_no_longer() -> None:
+    import time
+
+    from harness.retry import until_elapsed
+
+    started = time.monotonic()
+    until_elapsed(started, 0.5, "half a second")
+    took_s = time.monotonic() - started
+    assert 0.5 <= took_s < 2.0
+    until_elapsed(started - 10, 0.5, "already over")  # returns at once
+    assert time.monotonic() - started < 2.5
+
+
+def test_pids_where_finds_processes_by_their_command_line() -> None:
+    import os
+    import sys
+
+    from harness.lab import hostcmd
+
+    mine = hostcmd.pids_where(lambda args: args == hostcmd.process_cmdline(os.getpid()))
+    assert os.getpid() in mine
+    assert hostcmd.pids_where(lambda args: args[0] == sys.executable + "-no-such-binary") == []
