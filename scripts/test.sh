@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/mypy
 [[ -f "${TF_CLI_CONFIG_FILE:-}" ]] || unset TF_CLI_CONFIG_FILE
 terraform fmt -check -recursive terraform
-.venv/bin/python -m pytest tests -p no:cacheprovider -ra "$@"
+.venv/bin/python -m pytest tests -p no:cacheprovider -ra --durations=30 "$@"
