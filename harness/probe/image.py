@@ -29,6 +29,31 @@ VERSIONS = ("v1", "v2")
 BROKEN = "broken"
 LABEL_AGENT = "com.swarm-harness.agent"
 CMD = '["python3", "/agent.py", "serve"]'
+# Parts of the probe root the agent never uses (package databases, Perl, time zones,
+# charset converters, Python's own tests). Leaving them out cuts the files a node must
+# unpack by about two thirds, which dominates the import time on emulated VMs.
+UNSHIPPED = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/zoneinfo",
+    "usr/share/perl5",
+    "usr/share/lintian",
+    "usr/share/bash-completion",
+    "usr/share/common-licenses",
+    "usr/lib/x86_64-linux-gnu/perl-base",
+    "usr/lib/x86_64-linux-gnu/gconv",
+    "usr/lib/apt",
+    "var/lib/apt",
+    "var/lib/dpkg",
+    "var/cache",
+    "var/log",
+    "usr/lib/python3.11/test",
+    "usr/lib/python3.11/pydoc_data",
+)
+# Bump when what is packed changes, so cached tarballs are rebuilt.
+PACK_REVISION = 2
 
 
 def agent_hash() -> str:
@@ -50,7 +75,7 @@ def build_tarball() -> Path:
     Tarballs of older agents are deleted, so the cache holds one."""
     recipe = images.probe_recipe()
     root = images.ensure_image(recipe)
-    out = cache_root() / "probe" / f"{recipe.key}-{agent_hash()}.tar.gz"
+    out = cache_root() / "probe" / f"{recipe.key}-{agent_hash()}-p{PACK_REVISION}.tar.gz"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +85,7 @@ def build_tarball() -> Path:
     log.info("packing probe image tarball")
     with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
         for entry in sorted(root.iterdir()):
-            tar.add(entry, arcname=entry.name)
+            tar.add(entry, arcname=entry.name, filter=_shipped)
         data = AGENT_PATH.read_bytes()
         info = tarfile.TarInfo("agent.py")
         info.size = len(data)
@@ -68,6 +93,11 @@ def build_tarball() -> Path:
         tar.addfile(info, io.BytesIO(data))
     tmp.rename(out)
     return out
+
+
+def _shipped(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    name = info.name.removeprefix("./")
+    return None if any(name == p or name.startswith(p + "/") for p in UNSHIPPED) else info
 
 
 def _has_current(host: SSHHost) -> bool:
