@@ -12,6 +12,7 @@ from typing import Any
 
 import docker
 from docker.transport.sshconn import SSHHTTPAdapter
+from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from harness.transport.ssh import SSHHost
@@ -20,13 +21,30 @@ from harness.transport.ssh import SSHHost
 API_VERSION = "1.41"
 
 
+def channel_closed_on_send(err: Exception) -> bool:
+    """Paramiko raises "Socket is closed" only from ``Channel.send``: the request did not
+    reach the engine, because its pooled channel (a ``docker system dial-stdio``) had
+    already ended, as idle ones do on slow hosts."""
+    cause = err.args[1] if isinstance(err, ProtocolError) and len(err.args) > 1 else None
+    return isinstance(cause, OSError) and str(cause) == "Socket is closed"
+
+
+class UnsentRequestRetry(Retry):
+    """Re-sends, whatever its method, a request that never left on a dead channel;
+    anything else keeps urllib3's rules (only idempotent reads are re-sent)."""
+
+    def _is_connection_error(self, err: Exception) -> bool:
+        return bool(super()._is_connection_error(err)) or channel_closed_on_send(err)
+
+
 class _VerifiedSSHAdapter(SSHHTTPAdapter):  # type: ignore[misc]
     def __init__(self, host: SSHHost, timeout_s: int = 60) -> None:
         self._harness_host = host
         super().__init__(f"ssh://{host.user}@{host.address}", timeout=timeout_s)
-        # A pooled channel whose dial-stdio ended is only found out when used: read-only
-        # requests are re-sent once on a fresh channel; nothing that changes state is.
-        self.max_retries = Retry(
+        # A pooled channel whose dial-stdio ended is only found out when used: a request
+        # that could not be sent on it is re-sent on a fresh channel, and read-only ones
+        # also after a broken answer; nothing that may have changed state is re-sent.
+        self.max_retries = UnsentRequestRetry(
             total=2, connect=2, read=1, status=0, other=0, allowed_methods=frozenset({"GET", "HEAD"})
         )
 

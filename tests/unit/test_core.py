@@ -197,3 +197,23 @@ def test_pids_where_finds_processes_by_their_command_line() -> None:
     mine = hostcmd.pids_where(lambda args: args == hostcmd.process_cmdline(os.getpid()))
     assert os.getpid() in mine
     assert hostcmd.pids_where(lambda args: args[0] == sys.executable + "-no-such-binary") == []
+
+
+def test_a_request_that_never_left_a_dead_channel_is_resent_whatever_its_method() -> None:
+    from urllib3.exceptions import MaxRetryError, ProtocolError
+
+    from harness.transport.docker_api import UnsentRequestRetry
+
+    policy = UnsentRequestRetry(total=2, connect=2, read=1, status=0, other=0, allowed_methods={"GET"})
+    unsent = ProtocolError("Connection aborted.", OSError("Socket is closed"))
+    again = policy.increment("DELETE", "/services/x", error=unsent)
+    assert again.connect == 1  # re-sent: the engine never saw it
+    # A broken answer to a request that changes state is not re-sent: it may have happened.
+    broken = ProtocolError("Connection aborted.", ConnectionResetError("reset by peer"))
+    with pytest.raises(ProtocolError):
+        policy.increment("DELETE", "/services/x", error=broken)
+    assert policy.increment("GET", "/services", error=broken).read == 0
+    with pytest.raises(MaxRetryError):
+        policy.increment("DELETE", "/x", error=unsent).increment("DELETE", "/x", error=unsent).increment(
+            "DELETE", "/x", error=unsent
+        )
