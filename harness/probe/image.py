@@ -31,7 +31,7 @@ LABEL_AGENT = "com.swarm-harness.agent"
 CMD = '["python3", "/agent.py", "serve"]'
 # Parts of the probe root the agent never uses (package databases, Perl, time zones,
 # charset converters, Python's own tests). Leaving them out cuts the files a node must
-# unpack by about two thirds, which dominates the import time on emulated VMs.
+# unpack by half (2308 of 4514), which dominates the import time on emulated VMs.
 UNSHIPPED = (
     "usr/share/doc",
     "usr/share/man",
