@@ -18,7 +18,13 @@ from harness.probe.containers import label_flags
 from harness.probe.dns import wait_resolves_to
 from harness.probe.image import image_ref
 from harness.probe.mtu import overlay_mtu, underlay_mtus, underlay_problems
-from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
+from harness.probe.service import (
+    ProbeDeployment,
+    batch,
+    deploy_global_probe,
+    remove_service,
+    wait_global_probe,
+)
 from harness.probe.traffic import LoadFromEveryNode
 from harness.retry import NotYet, eventually, until_elapsed
 from harness.swarm.cluster import Cluster
@@ -90,6 +96,22 @@ def test_capture_sanity_inverse_catches_a_broken_capture(
     assert len(problems) == 1 and "the capture itself is broken" in problems[0]
 
 
+def wait_outage_on_every_node(cluster: Cluster, probes: ProbeDeployment, url: str) -> None:
+    """Until a GET of ``url`` from each node's probe task fails; the last answers are reported."""
+    seen: dict[str, str] = {}
+
+    def _check() -> None:
+        for node, task in sorted(probes.tasks.items()):
+            if seen.get(node, "").startswith("failed"):
+                continue
+            res = batch(cluster, task, [{"op": "http", "url": url, "timeout_s": 2.0}])[0]
+            seen[node] = f"failed: {res['error']}" if not res["ok"] else f"answered by {res['hostname']}"
+        if not all(v.startswith("failed") for v in seen.values()):
+            raise NotYet(f"the service still answers: {seen}")
+
+    eventually(_check, 120, f"every node to see {url} down", interval_s=1.0)
+
+
 def test_traffic_generator_counts_an_outage_and_its_window(
     shared_cluster: Cluster, probes: ProbeDeployment
 ) -> None:
@@ -106,6 +128,10 @@ def test_traffic_generator_counts_an_outage_and_its_window(
             until_elapsed(time.monotonic(), wait_traffic_s, "traffic before the outage")
             scale(shared_cluster, "live-load", 0)
             wait_replicas(shared_cluster, "live-load", "harness-plain", 0)
+            # The manager reports zero tasks before the workers have stopped them and
+            # before every node's DNS has dropped them; the outage starts once each
+            # node fails a request of its own, and only then is the window timed.
+            wait_outage_on_every_node(shared_cluster, probes, load.url)
             until_elapsed(time.monotonic(), wait_traffic_s, "traffic during the outage")
             traffic = load.stop()
     finally:
