@@ -81,6 +81,25 @@ def process_cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def argv_names(program: str, marker: str, prefix: bool = False) -> Callable[[list[str]], bool]:
+    """A test of an argv: ``program`` runs with the argument ``marker`` (or, with
+    ``prefix``, one starting with it). One definition serves both the check of a
+    recorded PID and the purge's scan, so the two cannot disagree on what is ours."""
+
+    def matches(args: list[str]) -> bool:
+        if not args or not args[0].endswith(program):
+            return False
+        return any(a.startswith(marker) if prefix else a == marker for a in args)
+
+    return matches
+
+
+def pid_runs(pid: int, matches: Callable[[list[str]], bool]) -> bool:
+    """True if ``pid`` is alive and its argv ``matches`` (guards against PID reuse)."""
+    args = process_cmdline(pid)
+    return bool(args) and matches(args)
+
+
 def pids_where(matches: Callable[[list[str]], bool]) -> list[int]:
     """PIDs of live processes whose argv ``matches``: the lab finds its own machines by
     the names on their command lines, never by a bare program name."""

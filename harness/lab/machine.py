@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,10 +95,13 @@ def list_states(lab: str) -> list[MachineState]:
 # ----------------------------------------------------------------- process
 
 
+def nspawn_argv(machine: str, prefix: bool = False) -> Callable[[list[str]], bool]:
+    """The nspawn process of ``machine`` (with ``prefix``, of every machine so named)."""
+    return hostcmd.argv_names("systemd-nspawn", f"--machine={machine}", prefix)
+
+
 def is_our_nspawn(pid: int, machine: str) -> bool:
-    """True if ``pid`` is the nspawn process of ``machine`` (guards against PID reuse)."""
-    args = hostcmd.process_cmdline(pid)
-    return bool(args) and args[0].endswith("systemd-nspawn") and f"--machine={machine}" in args
+    return hostcmd.pid_runs(pid, nspawn_argv(machine))
 
 
 def is_running(state: MachineState) -> bool:

@@ -15,6 +15,7 @@ import signal
 from pathlib import Path
 
 from harness.lab import hostcmd, vm
+from harness.lab.machine import nspawn_argv
 from harness.lab.naming import (
     BRIDGE_PREFIX,
     MACHINE_PREFIX,
@@ -28,10 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def _nspawn_pids(lab: str | None) -> list[int]:
-    marker = f"--machine={MACHINE_PREFIX}{lab + '-' if lab else ''}"
-    return hostcmd.pids_where(
-        lambda args: args[0].endswith("systemd-nspawn") and any(a.startswith(marker) for a in args)
-    )
+    return hostcmd.pids_where(nspawn_argv(f"{MACHINE_PREFIX}{lab + '-' if lab else ''}", prefix=True))
 
 
 def _our_mounts(lab: str | None) -> list[str]:

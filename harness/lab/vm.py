@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,10 +67,13 @@ def accelerator() -> tuple[str, str]:
     return "tcg", f"/dev/kvm cannot run guests ({reason}): software emulation (slow)"
 
 
+def qemu_argv(machine: str, prefix: bool = False) -> Callable[[list[str]], bool]:
+    """The QEMU of ``machine`` (with ``prefix``, of every machine so named)."""
+    return hostcmd.argv_names(QEMU, f"guest={machine}", prefix)
+
+
 def is_our_qemu(pid: int, machine: str) -> bool:
-    """True if ``pid`` is the QEMU of ``machine`` (guards against PID reuse)."""
-    args = hostcmd.process_cmdline(pid)
-    return bool(args) and args[0].endswith(QEMU) and f"guest={machine}" in args
+    return hostcmd.pid_runs(pid, qemu_argv(machine))
 
 
 def is_running(state: MachineState) -> bool:
@@ -233,6 +237,4 @@ def stop(state: MachineState, timeout_s: float = POWERDOWN_TIMEOUT_S) -> None:
 
 def qemu_pids(machine_prefix: str) -> list[int]:
     """PIDs of lab VMs whose machine name starts with ``machine_prefix`` (for purge)."""
-    return hostcmd.pids_where(
-        lambda args: args[0].endswith(QEMU) and any(a.startswith(f"guest={machine_prefix}") for a in args)
-    )
+    return hostcmd.pids_where(qemu_argv(machine_prefix, prefix=True))

@@ -199,6 +199,26 @@ def test_pids_where_finds_processes_by_their_command_line() -> None:
     assert hostcmd.pids_where(lambda args: args[0] == sys.executable + "-no-such-binary") == []
 
 
+def test_machine_process_tests_match_one_machine_or_a_name_prefix_and_never_another_program() -> None:
+    import os
+
+    from harness.lab import hostcmd
+    from harness.lab.machine import nspawn_argv
+    from harness.lab.vm import qemu_argv
+
+    nspawn = ["/usr/bin/systemd-nspawn", "--quiet", "--machine=shl-dev-node1", "--boot"]
+    assert nspawn_argv("shl-dev-node1")(nspawn)
+    assert not nspawn_argv("shl-dev-node")(nspawn)  # one machine: the whole name
+    assert nspawn_argv("shl-dev-", prefix=True)(nspawn)  # purge: every machine of the lab
+    assert not nspawn_argv("shl-ci-", prefix=True)(nspawn)
+    assert not nspawn_argv("shl-dev-node1")(["/bin/sleep", "--machine=shl-dev-node1"])
+    qemu = ["qemu-system-x86_64", "-name", "guest=shl-dev-node2", "-accel", "tcg"]
+    assert qemu_argv("shl-dev-node2")(qemu) and not qemu_argv("shl-dev-node1")(qemu)
+    assert qemu_argv("shl-", prefix=True)(qemu)
+    assert not qemu_argv("shl-", prefix=True)(nspawn)
+    assert not hostcmd.pid_runs(os.getpid(), nspawn_argv("shl-dev-node1"))
+
+
 def test_a_request_that_never_left_a_dead_channel_is_resent_whatever_its_method() -> None:
     from urllib3.exceptions import MaxRetryError, ProtocolError
 
