@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from tenacity import (
@@ -94,6 +95,19 @@ TRANSIENT_DOCKER_ERRORS: tuple[str, ...] = (
 
 def is_transient_docker_error(text: str) -> bool:
     return any(marker in text for marker in TRANSIENT_DOCKER_ERRORS)
+
+
+@contextmanager
+def transient_is_not_yet(source: str) -> Iterator[None]:
+    """Inside an ``eventually`` check: a known transient Docker error from ``source`` (a
+    manager mid-election, a network still converging) is the state being waited out, so
+    it becomes ``NotYet`` and is reported as the last state; any other error still fails."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient_docker_error(str(exc)):
+            raise NotYet(f"{source}: {str(exc).splitlines()[0][:200]}") from None
+        raise
 
 
 def transient_docker_policy(timeout_s: float = 60.0) -> Retrying:

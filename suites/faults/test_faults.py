@@ -10,7 +10,6 @@ import secrets
 import time
 from collections.abc import Callable
 
-import docker.errors
 import pytest
 
 from harness.doctor.report import run_doctor
@@ -18,7 +17,7 @@ from harness.faults import block_port, partition, stopped_engine
 from harness.probe.matrix import run_matrix, wait_matrix_passes
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import ProbeDeployment
-from harness.retry import NotYet, eventually, is_transient_docker_error
+from harness.retry import NotYet, eventually, transient_is_not_yet
 from harness.swarm.bootstrap import wait_nodes_ready
 from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
@@ -164,14 +163,10 @@ def test_leader_loss_elects_a_new_leader(
         started = time.monotonic()
 
         def _new_leader() -> str:
-            try:
+            # Mid-election the survivor's manager API answers "DeadlineExceeded" or
+            # "no leader": that is the state being waited out, not a failure.
+            with transient_is_not_yet(survivor):
                 listed = harness_cluster.docker(survivor).nodes.list()
-            except docker.errors.APIError as exc:
-                # Mid-election the survivor's manager API answers "DeadlineExceeded" or
-                # "no leader": that is the state being waited out, not a failure.
-                if is_transient_docker_error(str(exc)):
-                    raise NotYet(f"{survivor}: {str(exc).splitlines()[0][:200]}") from None
-                raise
             now = {n.attrs["Description"]["Hostname"]: n.attrs for n in listed}
             new = [n for n, a in now.items() if a.get("ManagerStatus", {}).get("Leader") and n != leader]
             if not new:

@@ -61,6 +61,38 @@ def test_only_known_transient_docker_errors_are_retried() -> None:
     assert not is_transient_docker_error("invalid reference format")
 
 
+def test_a_transient_docker_error_inside_a_wait_is_its_last_state_and_any_other_error_fails() -> None:
+    from harness.errors import WaitTimeout
+    from harness.retry import transient_is_not_yet
+
+    calls = []
+
+    def mid_election() -> str:
+        calls.append(1)
+        with transient_is_not_yet("node2"):
+            if len(calls) < 3:
+                raise RuntimeError("500 Server Error: rpc error: code = DeadlineExceeded desc = x\nmore")
+        return "leader"
+
+    assert eventually(mid_election, 5, "a leader", interval_s=0.01) == "leader"
+
+    def always_electing() -> None:
+        with transient_is_not_yet("node2"):
+            raise RuntimeError(
+                "The swarm does not have a leader. It's possible that too few managers are online."
+            )
+
+    with pytest.raises(WaitTimeout, match="last state: node2: The swarm does not have a leader"):
+        eventually(always_electing, 0.2, "a leader", interval_s=0.05)
+
+    def broken() -> None:
+        with transient_is_not_yet("node2"):
+            raise RuntimeError("invalid reference format")
+
+    with pytest.raises(RuntimeError, match="invalid reference format"):
+        eventually(broken, 5, "a leader", interval_s=0.01)
+
+
 def test_result_check_shows_command_status_and_tail() -> None:
     res = Result("node1", "false", 1, "", "\n".join(f"line {i}" for i in range(20)), 0.1)
     assert res.failed and not res.ok
