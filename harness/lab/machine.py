@@ -1,10 +1,12 @@
-"""One lab machine: a systemd-nspawn container booting systemd, sshd and dockerd.
+"""One lab machine: a host booting systemd, sshd and dockerd, of one of two kinds.
 
-The machine's root is an overlay over a shared cached image, so machines are
-cheap; ``/var/lib/docker`` (which overlay2 refuses to sit on overlayfs) and
-``/etc/docker`` are plain directories bound in from outside the overlay. That
-split is also what lets ``swap_image`` replace the OS and engine of a stopped
-machine while its swarm state survives, the way an operator upgrades a host.
+``nspawn`` machines are containers sharing this kernel; ``vm`` machines are QEMU
+guests with their own stock kernel. Both start from the same root: an overlay over
+a shared cached image, so machines are cheap; ``/var/lib/docker`` (which overlay2
+refuses to sit on overlayfs) and ``/etc/docker`` are kept outside that overlay.
+That split is also what lets ``swap_image`` replace the OS and engine of a stopped
+machine while its swarm state survives, the way an operator upgrades a host. What
+differs between the kinds lives in their own modules behind ``MachineKind``.
 """
 
 from __future__ import annotations
@@ -12,16 +14,14 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
-import logging
 import os
 import shutil
-import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from harness.errors import LabError
-from harness.lab import hostcmd, images, network, vm
+from harness.lab import hostcmd, images, network, nspawn, rootfs, vm
 from harness.lab.naming import (
     gateway_address,
     machine_dir,
@@ -29,11 +29,6 @@ from harness.lab.naming import (
     netns_name,
     veth_name,
 )
-from harness.retry import NotYet, eventually
-
-log = logging.getLogger(__name__)
-
-STOP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -92,48 +87,32 @@ def list_states(lab: str) -> list[MachineState]:
     return sorted(out, key=lambda s: s.index)
 
 
-# ----------------------------------------------------------------- process
+# ----------------------------------------------------------------- kinds
 
 
-def nspawn_argv(machine: str, prefix: bool = False) -> Callable[[list[str]], bool]:
-    """The nspawn process of ``machine`` (with ``prefix``, of every machine so named)."""
-    return hostcmd.argv_names("systemd-nspawn", f"--machine={machine}", prefix)
+class MachineKind(Protocol):
+    """What each machine kind (a module: ``nspawn`` or ``vm``) offers the lab."""
+
+    def is_running(self, state: MachineState) -> bool: ...
+
+    def start(self, state: MachineState) -> int: ...
+
+    def stop(self, state: MachineState) -> None: ...
+
+    def image_swapped(self, state: MachineState) -> None: ...
+
+    def release_network(self, state: MachineState) -> None: ...
 
 
-def is_our_nspawn(pid: int, machine: str) -> bool:
-    return hostcmd.pid_runs(pid, nspawn_argv(machine))
+KINDS: dict[str, MachineKind] = {"nspawn": nspawn, "vm": vm}
+
+
+def _kind(state: MachineState) -> MachineKind:
+    return KINDS[state.kind]
 
 
 def is_running(state: MachineState) -> bool:
-    if state.kind == "vm":
-        return vm.is_running(state)
-    return state.pid is not None and is_our_nspawn(state.pid, state.machine)
-
-
-def _is_mounted(path: Path) -> bool:
-    target = str(path)
-    with open("/proc/mounts") as fh:
-        return any(line.split()[1] == target for line in fh)
-
-
-def _mount_root(state: MachineState) -> None:
-    if _is_mounted(state.root):
-        return
-    lower = images.images_dir() / state.image_key / "root"
-    if not lower.is_dir():
-        raise LabError(
-            f"{state.node}: image {state.image_key} is missing from the cache",
-            "rebuild it with 'swarm-harness images build' or recreate the lab",
-        )
-    for sub in ("upper", "work", "root"):
-        (state.dir / sub).mkdir(parents=True, exist_ok=True)
-    opts = f"lowerdir={lower},upperdir={state.dir / 'upper'},workdir={state.dir / 'work'}"
-    hostcmd.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(state.root)])
-
-
-def _umount_root(state: MachineState) -> None:
-    if _is_mounted(state.root):
-        hostcmd.run(["umount", str(state.root)])
+    return _kind(state).is_running(state)
 
 
 # ----------------------------------------------------------------- files
@@ -260,83 +239,23 @@ def create(
         kind=kind,
     )
     state.save()
-    if kind == "nspawn":
-        network.create_node_netns(lab, node, state.veth, address, subnet)
-    _mount_root(state)
+    rootfs.mount(state)
     _provision_root(state)
     _record_known_host(state)
     start(state)
     return state
 
 
-def _prepare_vm(state: MachineState) -> None:
-    """A VM boots from disks made of its root, so the overlay is only mounted to build them."""
-    vm.provision(state)
-    vm.build_disks(state)
-    _umount_root(state)
-
-
 def start(state: MachineState) -> None:
     if is_running(state):
         return
-    if state.kind == "vm":
-        if not (state.dir / "root.img").exists():
-            _mount_root(state)
-            _prepare_vm(state)
-        state.pid = vm.start(state)
-        state.save()
-        return
-    if not network.netns_exists(state.netns):
-        network.create_node_netns(state.lab, state.node, state.veth, state.address, state.subnet)
-    _mount_root(state)
-    env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="yes", SYSTEMD_LOG_COLOR="0")
-    cmd = [
-        "systemd-nspawn",
-        "--register=no",
-        "--keep-unit",
-        "--quiet",
-        "-D",
-        str(state.root),
-        f"--machine={state.machine}",
-        f"--hostname={state.node}",
-        f"--network-namespace-path=/run/netns/{state.netns}",
-        "--capability=all",
-        "--system-call-filter=@system-service @mount @privileged keyctl bpf",
-        "--property=DeviceAllow=char-* rwm",
-        "--bind=/sys/fs/cgroup",
-        f"--bind={state.dir / 'docker'}:/var/lib/docker",
-        f"--bind={state.dir / 'etc-docker'}:/etc/docker",
-        "--resolv-conf=off",
-        "--timezone=off",
-        "--console=read-only",
-        "--boot",
-    ]
-    state.pid = hostcmd.spawn_detached(cmd, state.dir / "console.log", env=env)
+    state.pid = _kind(state).start(state)
     state.save()
-    log.info("%s: booting (pid %d, address %s)", state.node, state.pid, state.address)
 
 
-def stop(state: MachineState, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Shut the machine down cleanly (SIGTERM makes nspawn power off systemd)."""
-    if state.kind == "vm":
-        vm.stop(state)
-    elif is_running(state):
-        assert state.pid is not None
-        pid = state.pid
-        os.kill(pid, signal.SIGTERM)
-
-        def _gone() -> None:
-            if is_our_nspawn(pid, state.machine):
-                raise NotYet(f"nspawn pid {pid} still running")
-
-        try:
-            eventually(_gone, timeout_s, f"{state.node} to shut down", interval_s=0.3)
-        except Exception:
-            log.warning("%s: did not power off in %.0fs, killing pid %d", state.node, timeout_s, pid)
-            if is_our_nspawn(pid, state.machine):
-                os.kill(pid, signal.SIGKILL)
-            eventually(_gone, 10, f"{state.node} to die after SIGKILL", interval_s=0.2)
-    # nspawn leaves its child reaped; make sure the root is not busy before unmounting.
+def stop(state: MachineState) -> None:
+    """Shut the machine down cleanly; each kind kills what does not comply."""
+    _kind(state).stop(state)
     state.pid = None
     state.save()
 
@@ -348,11 +267,8 @@ def restart(state: MachineState) -> None:
 
 def destroy(state: MachineState) -> None:
     stop(state)
-    _umount_root(state)
-    if state.kind == "vm":
-        vm.tap_down(state)
-    else:
-        network.delete_node_netns(state.lab, state.node, state.veth)
+    rootfs.umount(state)
+    _kind(state).release_network(state)
     _forget_known_host(state)
     shutil.rmtree(state.dir, ignore_errors=True)
 
@@ -366,17 +282,15 @@ def swap_image(state: MachineState, release: str) -> MachineState:
         )
     recipe = images.machine_recipe(release, state.kind)
     images.ensure_image(recipe)
-    _umount_root(state)
+    rootfs.umount(state)
     for sub in ("upper", "work"):
         shutil.rmtree(state.dir / sub, ignore_errors=True)
     state.release = release
     state.image_key = recipe.key
     state.save()
-    _mount_root(state)
+    rootfs.mount(state)
     _provision_root(state)
-    if state.kind == "vm":
-        (state.dir / "root.img").unlink(missing_ok=True)
-        _prepare_vm(state)  # the data disk, with Docker's state and /etc/docker, is kept
+    _kind(state).image_swapped(state)
     return state
 
 
@@ -391,5 +305,5 @@ def status(state: MachineState) -> dict[str, object]:
         "pid": state.pid if is_running(state) else None,
         "kind": state.kind,
         "netns": state.netns if network.netns_exists(state.netns) else None,
-        "mounted": _is_mounted(state.root),
+        "mounted": rootfs.is_mounted(state),
     }

@@ -15,7 +15,6 @@ import signal
 from pathlib import Path
 
 from harness.lab import hostcmd, vm
-from harness.lab.machine import nspawn_argv
 from harness.lab.naming import (
     BRIDGE_PREFIX,
     MACHINE_PREFIX,
@@ -23,6 +22,7 @@ from harness.lab.naming import (
     VETH_PREFIX,
     state_root,
 )
+from harness.lab.nspawn import nspawn_argv
 from harness.retry import NotYet, eventually
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import LabError
-from harness.lab import hostcmd
+from harness.lab import hostcmd, rootfs
 from harness.lab.naming import bridge_name
 from harness.retry import NotYet, eventually
 
@@ -152,9 +152,30 @@ def tap_down(state: MachineState) -> None:
     hostcmd.run(["ip", "link", "del", state.veth], check=False)
 
 
+def _prepare(state: MachineState) -> None:
+    """A VM boots from disks made of its root, so the overlay is only mounted to build them."""
+    rootfs.mount(state)
+    provision(state)
+    build_disks(state)
+    rootfs.umount(state)
+
+
+def image_swapped(state: MachineState) -> None:
+    """The root disk holds the old image: rewrite it (the data disk, with Docker's
+    state and /etc/docker, is kept)."""
+    (state.dir / "root.img").unlink(missing_ok=True)
+    _prepare(state)
+
+
+def release_network(state: MachineState) -> None:
+    tap_down(state)
+
+
 def start(state: MachineState) -> int:
     """Boot the VM; returns the QEMU pid. The caller records it."""
     hostcmd.require_tools(TOOLS)
+    if not (state.dir / "root.img").exists():
+        _prepare(state)
     _tap_up(state)
     accel, why = accelerator()
     log.info("%s: booting a VM with %s (%s)", state.node, accel, why)

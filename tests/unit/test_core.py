@@ -235,7 +235,7 @@ def test_machine_process_tests_match_one_machine_or_a_name_prefix_and_never_anot
     import os
 
     from harness.lab import hostcmd
-    from harness.lab.machine import nspawn_argv
+    from harness.lab.nspawn import nspawn_argv
     from harness.lab.vm import qemu_argv
 
     nspawn = ["/usr/bin/systemd-nspawn", "--quiet", "--machine=shl-dev-node1", "--boot"]

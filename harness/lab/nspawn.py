@@ -1,0 +1,97 @@
+"""The nspawn machine kind: a systemd-nspawn container in its own network namespace,
+booting systemd from the machine's mounted root and sharing the host's kernel.
+
+It offers the same operations as ``vm``, so ``machine`` runs either kind alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from harness.lab import hostcmd, network, rootfs
+from harness.retry import NotYet, eventually
+
+if TYPE_CHECKING:
+    from harness.lab.machine import MachineState
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 30.0
+
+
+def nspawn_argv(machine: str, prefix: bool = False) -> Callable[[list[str]], bool]:
+    """The nspawn process of ``machine`` (with ``prefix``, of every machine so named)."""
+    return hostcmd.argv_names("systemd-nspawn", f"--machine={machine}", prefix)
+
+
+def is_our_nspawn(pid: int, machine: str) -> bool:
+    return hostcmd.pid_runs(pid, nspawn_argv(machine))
+
+
+def is_running(state: MachineState) -> bool:
+    return state.pid is not None and is_our_nspawn(state.pid, state.machine)
+
+
+def start(state: MachineState) -> int:
+    """Boot the machine; returns the nspawn pid. The caller records it."""
+    if not network.netns_exists(state.netns):
+        network.create_node_netns(state.lab, state.node, state.veth, state.address, state.subnet)
+    rootfs.mount(state)
+    env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="yes", SYSTEMD_LOG_COLOR="0")
+    cmd = [
+        "systemd-nspawn",
+        "--register=no",
+        "--keep-unit",
+        "--quiet",
+        "-D",
+        str(state.root),
+        f"--machine={state.machine}",
+        f"--hostname={state.node}",
+        f"--network-namespace-path=/run/netns/{state.netns}",
+        "--capability=all",
+        "--system-call-filter=@system-service @mount @privileged keyctl bpf",
+        "--property=DeviceAllow=char-* rwm",
+        "--bind=/sys/fs/cgroup",
+        f"--bind={state.dir / 'docker'}:/var/lib/docker",
+        f"--bind={state.dir / 'etc-docker'}:/etc/docker",
+        "--resolv-conf=off",
+        "--timezone=off",
+        "--console=read-only",
+        "--boot",
+    ]
+    pid = hostcmd.spawn_detached(cmd, state.dir / "console.log", env=env)
+    log.info("%s: booting (pid %d, address %s)", state.node, pid, state.address)
+    return pid
+
+
+def stop(state: MachineState, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Shut the machine down cleanly (SIGTERM makes nspawn power off systemd)."""
+    if not is_running(state):
+        return
+    assert state.pid is not None
+    pid = state.pid
+    os.kill(pid, signal.SIGTERM)
+
+    def _gone() -> None:
+        if is_our_nspawn(pid, state.machine):
+            raise NotYet(f"nspawn pid {pid} still running")
+
+    try:
+        eventually(_gone, timeout_s, f"{state.node} to shut down", interval_s=0.3)
+    except Exception:
+        log.warning("%s: did not power off in %.0fs, killing pid %d", state.node, timeout_s, pid)
+        if is_our_nspawn(pid, state.machine):
+            os.kill(pid, signal.SIGKILL)
+        eventually(_gone, 10, f"{state.node} to die after SIGKILL", interval_s=0.2)
+
+
+def image_swapped(state: MachineState) -> None:
+    """Nothing to rebuild: the machine boots from the freshly provisioned root."""
+
+
+def release_network(state: MachineState) -> None:
+    network.delete_node_netns(state.lab, state.node, state.veth)
