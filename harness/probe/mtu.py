@@ -50,14 +50,48 @@ class PairMTU:
         return out
 
 
-ENGINE_DEFAULT_OVERLAY_MTU = 1450
+# How the engine sizes a task's interface on an overlay (libnetwork's overlay driver,
+# ``maxMTU``): ``com.docker.network.driver.mtu`` is the MTU of the underlay it may use
+# (1500 when unset); VXLAN's 50 bytes come off it, and on an encrypted overlay ESP's
+# 26 more, rounded down to a multiple of 4.
+ENGINE_DEFAULT_UNDERLAY_MTU = 1500
+ESP_EXPANSION = 26  # SPI 4 + sequence 4 + IV 8 + pad length 1 + next header 1 + ICV 8
 
 
-def overlay_mtu(cluster: Cluster, network: str) -> int:
-    """The MTU the overlay was created with, or the engine's default (1450)."""
-    attrs = cluster.manager_docker().api.inspect_network(network)
-    opt = (attrs.get("Options") or {}).get("com.docker.network.driver.mtu")
-    return int(opt) if opt else ENGINE_DEFAULT_OVERLAY_MTU
+@dataclass(frozen=True)
+class OverlayMTU:
+    """What one overlay promises its tasks and asks of every node's underlay."""
+
+    network: str
+    driver_mtu: int | None  # the network's com.docker.network.driver.mtu option, if set
+    encrypted: bool
+
+    @property
+    def underlay(self) -> int:
+        """The smallest underlay MTU that carries a full task packet unfragmented."""
+        return self.driver_mtu or ENGINE_DEFAULT_UNDERLAY_MTU
+
+    @property
+    def task(self) -> int:
+        mtu = self.underlay - VXLAN_OVERHEAD
+        if self.encrypted:
+            mtu -= ESP_EXPANSION
+            mtu -= mtu % 4
+        return mtu
+
+    @property
+    def overhead(self) -> int:
+        return self.underlay - self.task
+
+    def overhead_text(self) -> str:
+        return f"{self.overhead} bytes of VXLAN" + (" and ESP" if self.encrypted else "")
+
+
+def overlay_mtu(cluster: Cluster, network: str) -> OverlayMTU:
+    """The overlay's MTU as the engine sizes its tasks' interfaces, from its options."""
+    options = cluster.manager_docker().api.inspect_network(network).get("Options") or {}
+    opt = options.get("com.docker.network.driver.mtu")
+    return OverlayMTU(network, int(opt) if opt else None, "encrypted" in options)
 
 
 def underlay_mtus(cluster: Cluster) -> dict[str, int]:
@@ -75,14 +109,15 @@ def underlay_mtus(cluster: Cluster) -> dict[str, int]:
     return cluster.each(_one)
 
 
-def underlay_problems(overlay: int, underlays: dict[str, int], overhead: int = VXLAN_OVERHEAD) -> list[str]:
+def underlay_problems(overlay: OverlayMTU, underlays: dict[str, int]) -> list[str]:
     """Nodes whose underlay cannot carry a full overlay packet without fragmenting it."""
     return [
-        f"{node}: underlay MTU {mtu} < overlay MTU {overlay} + {overhead} bytes of VXLAN; large packets "
-        f"are fragmented on the wire (or dropped where fragments are filtered): lower the overlay MTU "
-        f"with --opt com.docker.network.driver.mtu={mtu - overhead}"
+        f"{node}: underlay MTU {mtu} < overlay MTU {overlay.task} + {overlay.overhead_text()}; large "
+        f"packets are fragmented on the wire (or dropped where fragments are filtered): recreate "
+        f"{overlay.network} with --opt com.docker.network.driver.mtu={mtu} (the underlay's MTU; the "
+        f"engine takes the encapsulation off it)"
         for node, mtu in sorted(underlays.items())
-        if mtu < overlay + overhead
+        if mtu < overlay.underlay
     ]
 
 
@@ -148,7 +183,7 @@ def _row(cluster: Cluster, probes: ProbeDeployment, src: str, mtu: int) -> list[
 
 
 def measure(cluster: Cluster, probes: ProbeDeployment, network: str) -> list[PairMTU]:
-    mtu = overlay_mtu(cluster, network)
+    mtu = overlay_mtu(cluster, network).task
     hosts = [cluster.host(n) for n in sorted(probes.tasks)]
     rows = raise_first(run_parallel(hosts, lambda h: _row(cluster, probes, h.name, mtu)))
     return [p for row in rows.values() for p in row]
