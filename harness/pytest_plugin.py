@@ -20,16 +20,21 @@ from typing import Any
 import docker.errors
 import pytest
 
-from harness.doctor.report import DoctorReport, run_doctor
+from harness.doctor.report import DoctorReport, aggregate, cluster_identity, run_doctor
+from harness.doctor.signatures import KNOWN_CAPABILITIES, judge
 from harness.errors import HarnessError, WaitTimeout
 from harness.inventory import Inventory, load_inventory
 from harness.retry import NotYet, eventually
 from harness.swarm.cluster import LABEL_TEST, Cluster
 from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec
+from harness.verdict import CheckFailure
 
 log = logging.getLogger(__name__)
 
 _DOCTOR_KEY = pytest.StashKey[DoctorReport]()
+# A capability changes only when a host is rebooted or upgraded; a report from before
+# the longest default run (about 15 min on the slowest lab kind) is remeasured.
+DOCTOR_MAX_AGE_S = 3600.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,7 +96,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("harness_pair", pairs, ids=[f"{a}->{b}" for a, b in pairs], scope="session")
 
 
+OPT_IN_MARKERS = ("upgrade", "disruptive")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check every ``needs`` name; keep opt-in checks out unless ``-m`` asks for them.
+
+    The upgrade and fault checks change engines or cut nodes off: a plain
+    ``pytest suites`` must not run them behind the user's back.
+    """
+    for item in items:
+        unknown = [n for n in _needs(item) if n not in KNOWN_CAPABILITIES]
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: needs({', '.join(map(repr, unknown))}): unknown capability "
+                f"(the doctor measures: {', '.join(KNOWN_CAPABILITIES)})"
+            )
+    if not config.getoption("markexpr", ""):
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for i in items:
+            (dropped if any(i.get_closest_marker(m) for m in OPT_IN_MARKERS) else kept).append(i)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
     for item in items:
         names = getattr(item, "fixturenames", None)
         if (
@@ -150,17 +178,27 @@ def harness_cluster(harness_inventory: Inventory, harness_run_dir: Path) -> Iter
 def harness_doctor(
     request: pytest.FixtureRequest, harness_cluster: Cluster, harness_run_dir: Path
 ) -> DoctorReport:
-    """The doctor's report; reused from the run directory when 'run' already measured it."""
+    """The doctor's report: reused from the run directory only when it is of this cluster and fresh.
+
+    'run' measures it right before the suites, and the first xdist worker to need it
+    writes it for the others; a report of other nodes, another data-path port, or
+    older than ``DOCTOR_MAX_AGE_S`` is measured again, never trusted.
+    """
     saved = harness_run_dir / "doctor.json"
-    if saved.is_file():
-        report = DoctorReport.from_dict(json.loads(saved.read_text()))
-    else:
-        report = run_doctor(
-            harness_cluster, data_path_port=request.config.getoption("--harness-data-path-port")
-        )
+    port = request.config.getoption("--harness-data-path-port")
+    report = _saved_doctor(request.config)
+    stale = (
+        report.describes(cluster_identity(harness_cluster), port, DOCTOR_MAX_AGE_S)
+        if report is not None
+        else "there is none"
+    )
+    if stale is not None:
+        log.info("measuring the doctor's report again: %s", stale)
+        report = run_doctor(harness_cluster, data_path_port=port)
         tmp = saved.with_suffix(f".{os.getpid()}.tmp")
         report.write(tmp)
         tmp.rename(saved)
+    assert report is not None
     request.config.stash[_DOCTOR_KEY] = report
     return report
 
@@ -240,27 +278,35 @@ def _needs(item: pytest.Item) -> list[str]:
 
 
 def _unmet_text(unmet: list[tuple[str, str, str]]) -> str:
-    by_cap: dict[str, list[str]] = {}
-    reasons: dict[str, str] = {}
-    for cap, node, reason in unmet:
-        by_cap.setdefault(cap, []).append(node)
-        reasons.setdefault(cap, reason)
-    return "; ".join(
-        f"unmet capability {cap} on {', '.join(nodes)}: {reasons[cap]}" for cap, nodes in by_cap.items()
-    )
+    return "; ".join(f"unmet capability {line}" for line in aggregate(unmet))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    # After the fixtures are set up, so the doctor's report exists.
-    result = yield
-    needs = _needs(item)
-    if needs and item.config.getoption("--harness-strict"):
-        report = item.config.stash.get(_DOCTOR_KEY, None)
-        unmet = report.unmet(needs) if report is not None else []
-        if unmet:
-            pytest.fail(f"strict mode: {_unmet_text(unmet)}", pytrace=False)
-    return result
+def needs_verdict(
+    needs: list[str], report: DoctorReport, exc: BaseException | None, strict: bool
+) -> tuple[str, str]:
+    """The outcome of a failed check that needs capabilities: ("xfail" | "failed", message).
+
+    An expected failure only when every failed observation the check reported is what
+    a capability the doctor measured *absent* produces, on a node lacking it; never in
+    strict mode, never for an unrelated assertion or exception, never when the
+    capability could only be reported unknown.
+    """
+    unmet = report.unmet(needs)
+    text = _unmet_text(unmet)
+    if strict:
+        return "failed", f"strict mode: {text}"
+    if report.unknown(needs):
+        return "failed", f"{text}; a capability that could not be measured never excuses a failure"
+    if not isinstance(exc, CheckFailure):
+        what = f"{type(exc).__name__}" if exc is not None else "an error"
+        return "failed", (
+            f"{text}; but this failure ({what}) reports no observations, so it is not one the "
+            "missing capability causes: it is a real failure"
+        )
+    judgement = judge(exc.symptoms, report.lacking(needs))
+    if not judgement.expected:
+        return "failed", f"{text}; but {judgement.reason}: a real failure"
+    return "xfail", f"{text}. The check ran and failed as predicted ({judgement.reason}): {exc.message[:300]}"
 
 
 _STARTED_KEY = pytest.StashKey[int]()
@@ -300,22 +346,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if rep.failed and rep.when == "call":
         _collect_artifacts(item, rep)
     needs = _needs(item)
-    if not needs or rep.when != "call" or item.config.getoption("--harness-strict"):
+    if not needs or rep.when != "call":
         return
     report = item.config.stash.get(_DOCTOR_KEY, None)
     if report is None:
         return
-    unmet = report.unmet(needs)
-    if not unmet:
+    strict = bool(item.config.getoption("--harness-strict"))
+    unknown = report.unknown(needs)
+    if strict and unknown and rep.passed:
+        rep.outcome = "failed"
+        rep.longrepr = "strict mode: the check passed, but " + "; ".join(
+            f"capability {line}" for line in aggregate(unknown)
+        )
         return
-    text = _unmet_text(unmet)
-    if rep.failed:
-        first = str(rep.longrepr).strip().splitlines()
-        seen = next((ln for ln in first if ln.startswith("E ")), first[-1] if first else "")
+    if not report.unmet(needs):
+        return
+    if rep.passed:
+        rep.sections.append(("harness", f"passed although the doctor reported: {_unmet_text(report.unmet(needs))}"))
+        return
+    if not rep.failed:
+        return
+    exc = call.excinfo.value if call.excinfo is not None else None
+    outcome_, message = needs_verdict(needs, report, exc, strict)
+    if outcome_ == "xfail":
         rep.outcome = "skipped"
-        rep.wasxfail = f"{text}. The check ran and failed as predicted: {seen[:300]}"
-    else:
-        rep.sections.append(("harness", f"passed although the doctor reported: {text}"))
+        rep.wasxfail = message
+        return
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    if crash is not None:
+        crash.message = f"{message}\n{crash.message}"
+    rep.sections.append(("harness verdict", message))
 
 
 def _run_dir(config: pytest.Config) -> Path | None:
@@ -334,7 +394,11 @@ def _saved_doctor(config: pytest.Config) -> DoctorReport | None:
     run_dir = _run_dir(config)
     if run_dir is None or not (run_dir / "doctor.json").is_file():
         return None
-    return DoctorReport.from_dict(json.loads((run_dir / "doctor.json").read_text()))
+    try:
+        return DoctorReport.from_dict(json.loads((run_dir / "doctor.json").read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", run_dir / "doctor.json", exc)
+        return None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -363,13 +427,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     report = _saved_doctor(config)
     if report is None:
         return
-    missing = [
-        f"{n}: {c.name}: {c.reason}"
+    findings = [
+        (f"{c.name} {'could not be measured' if c.unknown else 'missing'}", n, c.reason)
         for n, caps in sorted(report.capabilities.items())
         for c in caps.values()
         if not c.present
     ]
-    if missing:
+    if findings:
         terminalreporter.section("swarm-harness: unmet capabilities on this cluster")
-        for line in missing:
-            terminalreporter.write_line(line)
+        for line in aggregate(findings):
+            terminalreporter.write_line(line, yellow=True, bold="could not be measured" in line)

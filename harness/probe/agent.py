@@ -447,11 +447,12 @@ def probe_tcp(host: str, port: int, timeout_s: float = 3.0) -> Result:
     return result
 
 
-def probe_udp(host: str, port: int, timeout_s: float = 3.0) -> Result:
+def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3) -> Result:
     """Send a unique token and wait for its echo.
 
-    UDP may drop a datagram, so the token is re-sent up to three times within the
-    timeout; stale or foreign replies are skipped.  A connected socket turns an
+    UDP may drop a datagram, so the token is re-sent up to ``attempts`` times within
+    the timeout (the matrix sends once, to count loss itself); stale or foreign
+    replies are skipped.  A connected socket turns an
     ICMP port-unreachable into ECONNREFUSED instead of a silent timeout.
     """
     start = time.monotonic()
@@ -465,7 +466,6 @@ def probe_udp(host: str, port: int, timeout_s: float = 3.0) -> Result:
         "attempts": 0,
         "error": None,
     }
-    attempts = 3
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.connect((_resolve_ipv4(host), port))
@@ -793,8 +793,10 @@ def _item_call(item: dict[str, Any]) -> Callable[[], Result]:
         host = _item_str(item, "host")
         port = _item_int(item, "port", None, 1, 65535)
         timeout = _item_float(item, "timeout_s", 3.0)
-        fn = probe_tcp if op == "tcp" else probe_udp
-        return lambda: fn(host, port, timeout)
+        if op == "tcp":
+            return lambda: probe_tcp(host, port, timeout)
+        attempts = _item_int(item, "attempts", 3, 1, 10)
+        return lambda: probe_udp(host, port, timeout, attempts)
     if op == "http":
         url = _item_str(item, "url")
         timeout = _item_float(item, "timeout_s", 3.0)

@@ -15,12 +15,14 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness import verdict
 from harness.errors import WaitTimeout
 from harness.inventory.schema import Node
 from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
+from harness.verdict import Symptom
 
 log = logging.getLogger(__name__)
 
@@ -182,4 +184,17 @@ def encrypted_problems(cap: WireCapture, dst_address: str) -> list[str]:
         out.append(
             f"{cap.src} holds no xfrm SA towards {cap.dst} ({dst_address}); SAs for: {cap.sa_peers or 'none'}"
         )
+    return out
+
+
+def encrypted_symptoms(cap: WireCapture, dst_address: str) -> list[Symptom]:
+    """The encrypted verdict's observations: plaintext on the wire is never a missing ESP."""
+    nodes = (cap.src, cap.dst)
+    out = []
+    if cap.vxlan_plaintext:
+        out.append(Symptom(verdict.PLAINTEXT, nodes, f"{cap.vxlan_plaintext} plaintext VXLAN packets, VNI {cap.vni}"))
+    if cap.esp == 0:
+        out.append(Symptom(verdict.NO_ESP, nodes, f"no ESP packets for {cap.requests_sent} requests"))
+    if dst_address not in cap.sa_peers:
+        out.append(Symptom(verdict.NO_ESP, nodes, f"no xfrm SA towards {dst_address}"))
     return out

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from harness import verdict
 from harness.probe.service import ProbeTask, batch
 from harness.swarm.cluster import Cluster
+from harness.verdict import Symptom
 
 
 def answers(
@@ -40,3 +42,17 @@ def spread_problems(observed: dict[str, Any], backends: set[str], min_each: int 
             f"{sum(observed['errors'].values())} of {observed['sent']} requests failed: {observed['errors']}"
         )
     return out
+
+
+def observation_symptom(nodes: tuple[str, ...], observed: dict[str, Any], problems: list[str]) -> Symptom:
+    """What a failed spread observation means for the capability rule.
+
+    Only total silence (or refusal) can be a missing IPVS: a path that answered some
+    requests, a replica that never answered, or a stranger answering is a real bug.
+    """
+    detail = f"{observed.get('url')}: " + "; ".join(problems)
+    if observed["by_backend"]:
+        kind = verdict.LOSS if observed["errors"] else verdict.WRONG_ANSWER
+        return Symptom(kind, nodes, detail)
+    kinds = {verdict.kind_of_error(e) for e in observed["errors"]} or {verdict.OTHER}
+    return Symptom(kinds.pop() if len(kinds) == 1 else verdict.OTHER, nodes, detail)

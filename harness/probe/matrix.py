@@ -1,27 +1,59 @@
 """The reachability matrix: every ordered node pair, over each protocol, on one network.
 
-Follows the Kubernetes e2e pattern: try every pair once, retry only the
-failures, then report "N of M pairs failed" with each failing pair and
-protocol. Each source node runs its whole row in one agent batch.
+Follows the Kubernetes e2e pattern, with nothing hidden by the retry:
+
+1. converge: wait (at most ``converge_timeout_s``) until every pair answers one
+   ping, because a fresh overlay needs a few seconds of gossip before each peer's
+   FDB entry exists; the time each pair took is recorded, pairs that never
+   answer are measured anyway (and fail);
+2. measure: ``PROBES[protocol]`` probes per pair and protocol, each answered or
+   lost on its own (UDP is sent once per probe, each ICMP echo is a probe);
+3. retry only the (pair, protocol) cells that lost any probe, once.
+
+A cell passes when every probe of one pass was answered by the destination's own
+task. A cell that lost probes on the first pass and none on the retry is *flaky*:
+it passes, is reported with its count, and fails strict mode. A cell that lost
+probes on both passes fails, its loss over all probes stated. Each source node
+runs its whole row in one agent batch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
-
+from harness import verdict
+from harness.errors import WaitTimeout
 from harness.probe.service import HTTP_PORT, TCP_PORT, UDP_PORT, ProbeDeployment, ProbeTask, batch
-from harness.retry import NotYet, eventually
+from harness.retry import NotYet, eventually, until_elapsed
 from harness.swarm.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
+from harness.verdict import Symptom
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("icmp", "tcp", "udp", "http")
+# Probes per pair and protocol and pass. Datagram protocols show loss directly, so
+# they get more; TCP hides loss as a retransmission, so a few connections suffice to
+# prove reachability and identity. 30% loss escapes 5+5+3+3 probes with p < 0.01.
+PROBES = {"icmp": 5, "udp": 5, "tcp": 3, "http": 3}
+PROBE_TIMEOUT_S = 3.0
+CONVERGE_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One pass over a (pair, protocol) cell: how many probes, how many answered, what failed."""
+
+    sent: int
+    answered: int
+    errors: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        return self.sent > 0 and self.answered == self.sent
 
 
 @dataclass(frozen=True)
@@ -31,21 +63,72 @@ class PairCheck:
     protocol: str
     ok: bool
     detail: str
+    attempts: tuple[Attempt, ...] = ()
 
     @property
     def pair(self) -> str:
         return f"{self.src}->{self.dst}"
+
+    @property
+    def flaky(self) -> bool:
+        """Passed, but only on the retry."""
+        return self.ok and len(self.attempts) > 1
+
+    @property
+    def lost(self) -> int:
+        return sum(a.sent - a.answered for a in self.attempts)
+
+    @property
+    def sent(self) -> int:
+        return sum(a.sent for a in self.attempts)
+
+    def symptom(self) -> Symptom:
+        """What this failed cell observed, for the capability rule."""
+        errors = [e for a in self.attempts for e in a.errors]
+        if any(a.answered for a in self.attempts):
+            # Some probes answered: a path that works at times is loss, never a missing capability.
+            kind = verdict.WRONG_ANSWER if any(e.startswith("answered by") for e in errors) else verdict.LOSS
+        else:
+            kinds = {verdict.kind_of_error(e) for e in errors} or {verdict.OTHER}
+            kind = kinds.pop() if len(kinds) == 1 else verdict.OTHER
+            if any(e.startswith("answered by") for e in errors):
+                kind = verdict.WRONG_ANSWER
+        return Symptom(kind, (self.src, self.dst), f"{self.protocol}: {self.detail}")
+
+
+def _cell(src: str, dst: str, proto: str, attempts: list[Attempt]) -> PairCheck:
+    ok = attempts[-1].clean
+    first = attempts[0]
+    errors = sorted({e for a in attempts for e in a.errors})
+    if ok and len(attempts) == 1:
+        detail = f"{first.answered}/{first.sent} answered by the task on {dst}"
+    elif ok:
+        detail = (
+            f"flaky: first pass {first.answered}/{first.sent} answered ({'; '.join(first.errors[:3])}), "
+            f"retry {attempts[-1].answered}/{attempts[-1].sent}"
+        )
+    else:
+        sent = sum(a.sent for a in attempts)
+        answered = sum(a.answered for a in attempts)
+        what = "no answer" if answered == 0 else f"loss: {sent - answered} of {sent} probes lost"
+        detail = f"{what} over {len(attempts)} passes ({'; '.join(errors[:3]) or 'no error text'})"
+    return PairCheck(src, dst, proto, ok, detail, tuple(attempts))
 
 
 @dataclass
 class MatrixResult:
     network: str
     checks: list[PairCheck] = field(default_factory=list)
-    retried: int = 0
+    converge_s: dict[str, float | None] = field(default_factory=dict)  # pair -> s to the first echo
 
     @property
     def pairs(self) -> list[str]:
         return sorted({c.pair for c in self.checks})
+
+    @property
+    def retried(self) -> int:
+        """Cells that needed the second pass."""
+        return sum(len(c.attempts) > 1 for c in self.checks)
 
     def failing_pairs(self) -> dict[str, list[PairCheck]]:
         out: dict[str, list[PairCheck]] = {}
@@ -54,8 +137,14 @@ class MatrixResult:
                 out.setdefault(c.pair, []).append(c)
         return out
 
+    def flaky(self) -> list[PairCheck]:
+        return [c for c in self.checks if c.flaky]
+
     def for_pair(self, pair: str) -> list[PairCheck]:
         return [c for c in self.checks if c.pair == pair]
+
+    def symptoms(self) -> list[Symptom]:
+        return [c.symptom() for cs in self.failing_pairs().values() for c in cs]
 
     def summary(self) -> str:
         failing = self.failing_pairs()
@@ -63,67 +152,121 @@ class MatrixResult:
         lines = [head]
         for pair, checks in sorted(failing.items()):
             lines.append(f"  {pair}: " + "; ".join(f"{c.protocol}: {c.detail}" for c in checks))
+        flaky = self.flaky()
+        if flaky:
+            lines.append(f"  flaky (passed only on the retry): {len(flaky)} cells")
+            lines += [f"  {c.pair}: {c.protocol}: {c.detail}" for c in flaky]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "network": self.network,
+            "pass_rule": "a cell passes when every probe of one pass is answered by the destination's task",
+            "probes_per_pass": PROBES,
             "retried": self.retried,
-            "checks": [asdict(c) for c in self.checks],
+            "flaky": [{"pair": c.pair, "protocol": c.protocol, "detail": c.detail} for c in self.flaky()],
+            "converge_s": self.converge_s,
+            "checks": [{**asdict(c), "lost": c.lost, "sent": c.sent, "flaky": c.flaky} for c in self.checks],
             "summary": self.summary(),
         }
 
 
-def _ops(dst: ProbeTask, protocols: tuple[str, ...]) -> list[dict[str, Any]]:
-    ops: list[dict[str, Any]] = []
-    for proto in protocols:
-        op: dict[str, Any] = {"id": f"{dst.node}|{proto}", "timeout_s": 3}
-        if proto == "icmp":
-            op.update(op="ping", host=dst.address, count=2)
-        elif proto == "tcp":
-            op.update(op="tcp", host=dst.address, port=TCP_PORT)
-        elif proto == "udp":
-            op.update(op="udp", host=dst.address, port=UDP_PORT)
-        elif proto == "http":
-            op.update(op="http", url=f"http://{dst.address}:{HTTP_PORT}/")
-        ops.append(op)
-    return ops
-
-
-def _judge(src: str, dst: ProbeTask, proto: str, res: dict[str, Any]) -> PairCheck:
-    expected = dst.container_id[:12]
+def _ops(dst: ProbeTask, proto: str) -> list[dict[str, Any]]:
+    """The probes of one cell, as agent batch items."""
+    base: dict[str, Any] = {"timeout_s": PROBE_TIMEOUT_S}
     if proto == "icmp":
-        ok = bool(res.get("ok")) and int(res.get("received", 0)) > 0
-        detail = (
-            f"{res.get('received', 0)}/{res.get('sent', 0)} replies"
-            if ok
-            else str(res.get("error") or "no reply")
-        )
-        return PairCheck(src, dst.node, proto, ok, detail)
-    if not res.get("ok"):
-        return PairCheck(src, dst.node, proto, False, str(res.get("error") or "failed"))
-    got = res.get("hostname")
-    if got != expected:
-        return PairCheck(
-            src, dst.node, proto, False, f"answered by {got!r}, expected the task on {dst.node} ({expected})"
-        )
-    return PairCheck(src, dst.node, proto, True, f"answered by {got}")
+        # Separate echoes run concurrently, so a silent path costs one timeout, not five.
+        return [{**base, "op": "ping", "host": dst.address, "count": 1}] * PROBES["icmp"]
+    if proto == "tcp":
+        return [{**base, "op": "tcp", "host": dst.address, "port": TCP_PORT}] * PROBES["tcp"]
+    if proto == "udp":
+        return [{**base, "op": "udp", "host": dst.address, "port": UDP_PORT, "attempts": 1}] * PROBES["udp"]
+    if proto == "http":
+        return [{**base, "op": "http", "url": f"http://{dst.address}:{HTTP_PORT}/"}] * PROBES["http"]
+    raise ValueError(f"unknown protocol {proto!r} (known: {', '.join(PROTOCOLS)})")
 
 
-def _row(
-    cluster: Cluster, deployment: ProbeDeployment, src: str, wanted: list[tuple[str, str]]
-) -> list[PairCheck]:
-    """Run the checks ``wanted`` (dst, protocol) from ``src`` in one batch."""
-    task = deployment.tasks[src]
-    ops: list[dict[str, Any]] = []
-    for dst, proto in wanted:
-        ops.extend(_ops(deployment.tasks[dst], (proto,)))
-    results = batch(cluster, task, ops)
-    out = []
-    for op, res in zip(ops, results, strict=True):
-        dst, proto = op["id"].split("|")
-        out.append(_judge(src, deployment.tasks[dst], proto, res))
-    return out
+def _attempt(dst: ProbeTask, proto: str, results: list[dict[str, Any]]) -> Attempt:
+    """Judge one cell's probe results: answered means by the destination's own task."""
+    expected = dst.container_id[:12]
+    answered = 0
+    problems: list[str] = []
+    for res in results:
+        if not res.get("ok"):
+            problems.append(str(res.get("error") or "failed"))
+        elif proto != "icmp" and res.get("hostname") != expected:
+            problems.append(f"answered by {res.get('hostname')!r}, expected the task on {dst.node} ({expected})")
+        else:
+            answered += 1
+    return Attempt(len(results), answered, tuple(problems))
+
+
+Cell = tuple[str, str, str]  # (src, dst, protocol)
+
+
+def _pass(cluster: Cluster, deployment: ProbeDeployment, cells: list[Cell]) -> dict[Cell, Attempt]:
+    """Probe ``cells`` with one batch per source node, all sources in parallel."""
+    by_src: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_src.setdefault(cell[0], []).append(cell)
+
+    def _row(src: str) -> dict[Cell, Attempt]:
+        ops: list[dict[str, Any]] = []
+        spans: list[tuple[Cell, int, int]] = []
+        for cell in by_src[src]:
+            cell_ops = _ops(deployment.tasks[cell[1]], cell[2])
+            spans.append((cell, len(ops), len(ops) + len(cell_ops)))
+            ops.extend(cell_ops)
+        results = batch(cluster, deployment.tasks[src], ops)
+        return {cell: _attempt(deployment.tasks[cell[1]], cell[2], results[a:b]) for cell, a, b in spans}
+
+    hosts = [cluster.host(src) for src in by_src]
+    rows = raise_first(run_parallel(hosts, lambda h: _row(h.name)))
+    return {cell: att for row in rows.values() for cell, att in row.items()}
+
+
+def converge(
+    cluster: Cluster, deployment: ProbeDeployment, timeout_s: float = CONVERGE_TIMEOUT_S
+) -> dict[str, float | None]:
+    """Seconds until each pair first answered a ping; None for pairs that never did."""
+    nodes = sorted(deployment.tasks)
+    waiting: list[Cell] = [(s, d, "icmp") for s in nodes for d in nodes if s != d]
+    started = time.monotonic()
+    seen: dict[str, float | None] = {f"{s}->{d}": None for s, d, _ in waiting}
+
+    def _step() -> None:
+        nonlocal waiting
+        results = _pass_once(cluster, deployment, waiting)
+        for cell, answered in results.items():
+            if answered:
+                seen[f"{cell[0]}->{cell[1]}"] = round(time.monotonic() - started, 2)
+        waiting = [c for c in waiting if not results[c]]
+        if waiting:
+            raise NotYet(f"{len(waiting)} pairs not answering yet: " + ", ".join(f"{s}->{d}" for s, d, _ in waiting))
+
+    try:
+        eventually(_step, timeout_s, f"every pair on {deployment.network} to answer a ping", interval_s=1)
+    except WaitTimeout as exc:
+        log.info("%s; measuring anyway", exc.message)
+    return seen
+
+
+def _pass_once(cluster: Cluster, deployment: ProbeDeployment, cells: list[Cell]) -> dict[Cell, bool]:
+    """One ping per cell; whether it was answered."""
+    by_src: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_src.setdefault(cell[0], []).append(cell)
+
+    def _row(src: str) -> dict[Cell, bool]:
+        ops = [
+            {"op": "ping", "host": deployment.tasks[d].address, "count": 1, "timeout_s": 1.0}
+            for _, d, _ in by_src[src]
+        ]
+        results = batch(cluster, deployment.tasks[src], ops)
+        return {cell: bool(r.get("ok")) for cell, r in zip(by_src[src], results, strict=True)}
+
+    rows = raise_first(run_parallel([cluster.host(s) for s in by_src], lambda h: _row(h.name)))
+    return {cell: ok for row in rows.values() for cell, ok in row.items()}
 
 
 def run_matrix(
@@ -131,53 +274,21 @@ def run_matrix(
     deployment: ProbeDeployment,
     protocols: tuple[str, ...] = PROTOCOLS,
     retry_after_s: float = 3.0,
+    converge_timeout_s: float = CONVERGE_TIMEOUT_S,
 ) -> MatrixResult:
     nodes = sorted(deployment.tasks)
-    plan = {src: [(dst, p) for dst in nodes if dst != src for p in protocols] for src in nodes}
-
-    def _pass(todo: dict[str, list[tuple[str, str]]]) -> list[PairCheck]:
-        hosts = [cluster.host(src) for src, items in todo.items() if items]
-        rows = raise_first(run_parallel(hosts, lambda h: _row(cluster, deployment, h.name, todo[h.name])))
-        return [c for row in rows.values() for c in row]
-
-    latest: dict[tuple[str, str, str], PairCheck] = {}
-    todo = plan
-    passes = 0
-
-    def _attempt() -> None:
-        nonlocal todo, passes
-        passes += 1
-        for c in _pass(todo):
-            latest[(c.src, c.dst, c.protocol)] = c
-        todo = {}
-        for c in latest.values():
-            if not c.ok:
-                todo.setdefault(c.src, []).append((c.dst, c.protocol))
-        if todo:
-            log.info(
-                "%s: %d checks failing after pass %d",
-                deployment.network,
-                sum(len(v) for v in todo.values()),
-                passes,
-            )
-            raise _StillFailing()
-
-    # Two passes at most: all checks, then only the failures.
-    with contextlib.suppress(_StillFailing):
-        Retrying(
-            stop=stop_after_attempt(2),
-            wait=wait_fixed(retry_after_s),
-            retry=retry_if_exception_type(_StillFailing),
-            reraise=True,
-        )(_attempt)
-    order = [(src, dst, p) for src in nodes for dst, p in plan[src]]
-    result = MatrixResult(deployment.network, [latest[k] for k in order])
-    result.retried = passes - 1
-    return result
-
-
-class _StillFailing(Exception):
-    pass
+    cells: list[Cell] = [(s, d, p) for s in nodes for d in nodes if s != d for p in protocols]
+    converge_s = converge(cluster, deployment, converge_timeout_s) if converge_timeout_s > 0 else {}
+    attempts: dict[Cell, list[Attempt]] = {c: [a] for c, a in _pass(cluster, deployment, cells).items()}
+    lossy = [c for c in cells if not attempts[c][-1].clean]
+    if lossy:
+        log.info("%s: %d cells lost probes on the first pass; retrying them once", deployment.network, len(lossy))
+        until_elapsed(time.monotonic(), retry_after_s, "a pause before the retry pass")
+        for c, a in _pass(cluster, deployment, lossy).items():
+            attempts[c].append(a)
+    return MatrixResult(
+        deployment.network, [_cell(s, d, p, attempts[(s, d, p)]) for s, d, p in cells], converge_s
+    )
 
 
 def wait_matrix_passes(

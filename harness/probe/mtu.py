@@ -3,7 +3,10 @@
 Small requests passing while large ones hang is the classic overlay MTU bug
 (moby #24906, #36689): VXLAN adds 50 bytes (ESP more) to every packet. For each
 ordered node pair, a DF ping that fills the overlay MTU exactly must pass and one
-byte more must fail; the largest DF ping that passes is the measured path MTU.
+byte more must be refused, by the sender (EMSGSIZE) or the path (ICMP
+fragmentation needed), each reported as such; the largest DF ping that is
+answered is the measured path MTU. An answered echo of the full size is the far
+side's proof that the whole packet arrived (the agent checks its payload).
 """
 
 from __future__ import annotations
@@ -11,15 +14,42 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness import verdict
 from harness.inventory.schema import Node
-from harness.probe.service import HTTP_PORT, ProbeDeployment, batch
+from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
+from harness.verdict import Symptom
 
 IP_ICMP_HEADERS = 28  # 20 bytes IPv4 + 8 bytes ICMP echo
 VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
 BODY_BYTES = 1024 * 1024
+
+
+# Probes per kind and pair: small DF pings ride in the same burst as the boundary
+# pings, so a lost boundary echo on a lossy path is told apart from one too big.
+SMALL_PINGS = 3
+AT_MTU_PINGS = 3
+BISECT_TRIES = 3  # a bisection step whose echo is lost is asked again, up to this often
+
+# How an over-MTU DF ping was refused: by the sender's own interface, or by the path.
+SENDER_REFUSED = "sender"  # EMSGSIZE: the task's interface MTU
+PATH_REFUSED = "path"  # ICMP fragmentation needed from a hop on the way
+SILENT = "silent"  # nothing came back: a PMTU black hole or loss
+ANSWERED = "answered"
+
+
+def refusal(res: dict[str, Any]) -> str:
+    """How a DF ping above the MTU ended, from the agent's reply."""
+    if res.get("ok"):
+        return ANSWERED
+    error = str(res.get("error") or "")
+    if error.startswith("EMSGSIZE"):
+        return SENDER_REFUSED
+    if "fragmentation needed" in error:
+        return PATH_REFUSED
+    return SILENT
 
 
 @dataclass(frozen=True)
@@ -27,11 +57,13 @@ class PairMTU:
     src: str
     dst: str
     overlay_mtu: int
-    at_mtu_ok: bool
+    small_answered: int  # of SMALL_PINGS
+    at_mtu_answered: int  # of AT_MTU_PINGS
     at_mtu_detail: str
-    over_mtu_failed: bool
+    over_mtu: str  # SENDER_REFUSED, PATH_REFUSED, SILENT or ANSWERED
     over_mtu_detail: str
-    measured_path_mtu: int
+    measured_path_mtu: int  # 0 when the bisection could not conclude
+    measured_detail: str
     body_intact: bool
     body_detail: str
 
@@ -39,15 +71,70 @@ class PairMTU:
     def pair(self) -> str:
         return f"{self.src}->{self.dst}"
 
+    @property
+    def at_mtu_ok(self) -> bool:
+        return self.at_mtu_answered == AT_MTU_PINGS
+
+    @property
+    def over_mtu_failed(self) -> bool:
+        return self.over_mtu in (SENDER_REFUSED, PATH_REFUSED)
+
+    @property
+    def lossy(self) -> bool:
+        """Some small pings answered and some did not: loss, which says nothing about size."""
+        return 0 < self.small_answered < SMALL_PINGS
+
+    @property
+    def dead(self) -> bool:
+        return self.small_answered == 0
+
     def problems(self) -> list[str]:
         out = []
-        if not self.at_mtu_ok:
-            out.append(f"DF ping of {self.overlay_mtu} bytes (the overlay MTU) failed: {self.at_mtu_detail}")
-        if not self.over_mtu_failed:
+        if self.dead:
+            out.append(
+                f"no small DF ping ({SMALL_PINGS} sent) was answered either: the path is dead, not too "
+                "small, so no MTU can be measured"
+            )
+        elif self.lossy:
+            out.append(
+                f"packet loss: {SMALL_PINGS - self.small_answered} of {SMALL_PINGS} small DF pings in the "
+                "same burst were lost, so a failure at the boundary is loss, not size"
+            )
+        if not self.at_mtu_ok and not self.dead:
+            cause = "loss (see above)" if self.lossy else "the path is smaller than the overlay MTU"
+            out.append(
+                f"DF ping of {self.overlay_mtu} bytes (the overlay MTU) answered {self.at_mtu_answered} of "
+                f"{AT_MTU_PINGS} while small pings passed: {cause}: {self.at_mtu_detail}"
+            )
+        if self.over_mtu == ANSWERED:
             out.append(f"DF ping of {self.overlay_mtu + 1} bytes passed although it exceeds the overlay MTU")
+        elif self.over_mtu == SILENT and not self.dead:
+            out.append(
+                f"DF ping of {self.overlay_mtu + 1} bytes vanished without a local EMSGSIZE or an ICMP "
+                f"'fragmentation needed' from the path (a PMTU black hole): {self.over_mtu_detail}"
+            )
         if not self.body_intact:
             out.append(f"1 MiB HTTP body did not cross intact: {self.body_detail}")
+        if not self.dead and self.measured_path_mtu != self.overlay_mtu:
+            out.append(
+                f"measured path MTU {self.measured_path_mtu or 'inconclusive'} != overlay MTU "
+                f"{self.overlay_mtu}: {self.measured_detail}"
+            )
         return out
+
+    def symptoms(self) -> list[Symptom]:
+        """The observations behind ``problems``: only a dead path is silence."""
+        nodes = (self.src, self.dst)
+        problems = self.problems()
+        if not problems:
+            return []
+        if self.dead:
+            kind = verdict.TIMEOUT
+        elif self.lossy:
+            kind = verdict.LOSS
+        else:
+            kind = verdict.OTHER
+        return [Symptom(kind, nodes, p) for p in problems]
 
 
 # How the engine sizes a task's interface on an overlay (libnetwork's overlay driver,
@@ -121,56 +208,97 @@ def underlay_problems(overlay: OverlayMTU, underlays: dict[str, int]) -> list[st
     ]
 
 
-def _ping(dst_ip: str, size: int, tag: str) -> dict[str, Any]:
-    return {"id": tag, "op": "ping", "host": dst_ip, "size": size, "df": True, "count": 2, "timeout_s": 2}
+def _ping(dst_ip: str, size: int) -> dict[str, Any]:
+    return {"op": "ping", "host": dst_ip, "size": size, "df": True, "count": 1, "timeout_s": 2}
+
+
+def _bisect(
+    cluster: Cluster, task: ProbeTask, dsts: dict[str, str], hi0: dict[str, int]
+) -> dict[str, tuple[int, str]]:
+    """Largest DF payload each destination answers: (payload, how it ended).
+
+    The upper bound moves down only on a refusal (EMSGSIZE or ICMP fragmentation
+    needed); a lost echo is asked again up to ``BISECT_TRIES`` times and, if it stays
+    lost, the bisection of that destination stops as inconclusive instead of
+    mistaking loss for size.
+    """
+    lo = {d: 0 for d in dsts}
+    hi = dict(hi0)
+    tries = {d: 0 for d in dsts}
+    ended: dict[str, str] = {}
+    while True:
+        active = [d for d in dsts if d not in ended and hi[d] - lo[d] > 1]
+        if not active:
+            break
+        mids = {d: (lo[d] + hi[d]) // 2 for d in active}
+        for d, r in zip(active, batch(cluster, task, [_ping(dsts[d], mids[d]) for d in active]), strict=True):
+            how = refusal(r)
+            if how == ANSWERED:
+                lo[d], tries[d] = mids[d], 0
+            elif how in (SENDER_REFUSED, PATH_REFUSED):
+                hi[d], tries[d] = mids[d], 0
+            else:
+                tries[d] += 1
+                if tries[d] >= BISECT_TRIES:
+                    ended[d] = f"the echo of {mids[d]} bytes was lost {BISECT_TRIES} times: inconclusive"
+    return {
+        d: (0, ended[d]) if d in ended else (lo[d], f"bisected between {lo[d]} answered and {hi[d]} refused")
+        for d in dsts
+    }
 
 
 def _row(cluster: Cluster, probes: ProbeDeployment, src: str, mtu: int) -> list[PairMTU]:
     task = probes.tasks[src]
-    dsts = [d for d in sorted(probes.tasks) if d != src]
+    dsts = {d: probes.tasks[d].address for d in sorted(probes.tasks) if d != src}
     payload = mtu - IP_ICMP_HEADERS
     ops: list[dict[str, Any]] = []
-    for d in dsts:
-        ip = probes.tasks[d].address
-        ops.append(_ping(ip, 56, f"{d}|small"))
-        ops.append(_ping(ip, payload, f"{d}|at"))
-        ops.append(_ping(ip, payload + 1, f"{d}|over"))
-        ops.append(
-            {
-                "id": f"{d}|body",
-                "op": "http",
-                "url": f"http://{ip}:{HTTP_PORT}/bytes?n={BODY_BYTES}",
-                "timeout_s": 20,
-            }
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def _add(d: str, what: str, items: list[dict[str, Any]]) -> None:
+        spans[(d, what)] = (len(ops), len(ops) + len(items))
+        ops.extend(items)
+
+    for d, ip in dsts.items():
+        # One burst: small and boundary pings interleaved, so loss hits both alike.
+        _add(d, "small", [_ping(ip, 56)] * SMALL_PINGS)
+        _add(d, "at", [_ping(ip, payload)] * AT_MTU_PINGS)
+        _add(d, "over", [_ping(ip, payload + 1)])
+        _add(
+            d,
+            "body",
+            [{"op": "http", "url": f"http://{ip}:{HTTP_PORT}/bytes?n={BODY_BYTES}", "timeout_s": 20}],
         )
-    res = {r["id"]: r for r in batch(cluster, task, ops)}
-    # Measured path MTU: bisect DF ping sizes, all destinations in one batch per round.
-    # A path on which even a small ping fails has no MTU to measure (reported as 0).
-    lo = {d: 0 for d in dsts}
-    hi = {d: (9000 - IP_ICMP_HEADERS if res[f"{d}|small"].get("ok") else 1) for d in dsts}
-    while any(hi[d] - lo[d] > 1 for d in dsts):
-        probes_ops = [
-            _ping(probes.tasks[d].address, (lo[d] + hi[d]) // 2, d) for d in dsts if hi[d] - lo[d] > 1
-        ]
-        for r in batch(cluster, task, probes_ops):
-            mid = int(r["size"])
-            if r.get("ok"):
-                lo[r["id"]] = mid
-            else:
-                hi[r["id"]] = mid
+    results = batch(cluster, task, ops)
+
+    def _res(d: str, what: str) -> list[dict[str, Any]]:
+        a, b = spans[(d, what)]
+        return results[a:b]
+
+    answered = {d: sum(bool(r.get("ok")) for r in _res(d, "small")) for d in dsts}
+    # A path on which no small ping answers has no MTU to measure.
+    bisected = _bisect(
+        cluster,
+        task,
+        {d: ip for d, ip in dsts.items() if answered[d]},
+        {d: 9000 - IP_ICMP_HEADERS for d in dsts if answered[d]},
+    )
     out = []
     for d in dsts:
-        at, over, body = res[f"{d}|at"], res[f"{d}|over"], res[f"{d}|body"]
+        at, over, body = _res(d, "at"), _res(d, "over")[0], _res(d, "body")[0]
+        at_errors = sorted({str(r.get("error")) for r in at if not r.get("ok")})
+        size, how = bisected.get(d, (0, "not bisected: the path answered no small ping"))
         out.append(
             PairMTU(
                 src=src,
                 dst=d,
                 overlay_mtu=mtu,
-                at_mtu_ok=bool(at.get("ok")),
-                at_mtu_detail=f"{at.get('received', 0)}/{at.get('sent', 0)} replies {at.get('error') or ''}".strip(),
-                over_mtu_failed=not over.get("ok"),
+                small_answered=answered[d],
+                at_mtu_answered=sum(bool(r.get("ok")) for r in at),
+                at_mtu_detail="; ".join(at_errors) or "all answered",
+                over_mtu=refusal(over),
                 over_mtu_detail=str(over.get("error") or "replied"),
-                measured_path_mtu=lo[d] + IP_ICMP_HEADERS if lo[d] else 0,
+                measured_path_mtu=size + IP_ICMP_HEADERS if size else 0,
+                measured_detail=how,
                 body_intact=bool(body.get("ok"))
                 and bool(body.get("intact"))
                 and body.get("bytes") == BODY_BYTES,

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.probe.capture import capture, encrypted_problems, plain_problems
+from harness.probe.capture import capture, encrypted_problems, encrypted_symptoms, plain_problems
 from harness.probe.service import ProbeDeployment
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
+from harness.verdict import CheckFailure
 
 
 def _pair(cluster: Cluster) -> tuple[str, str]:
@@ -67,5 +68,7 @@ def test_encrypted_overlay_is_esp_on_the_wire(
         harness_cluster, global_probe(net), net, src, dst, pytestconfig.getoption("--harness-data-path-port")
     )
     _save(harness_run_dir, f"wire-{net}.json", cap.to_dict())
-    problems = encrypted_problems(cap, swarm_address(harness_cluster.inventory.node(dst)))
-    assert not problems, "; ".join(problems)
+    dst_address = swarm_address(harness_cluster.inventory.node(dst))
+    problems = encrypted_problems(cap, dst_address)
+    if problems:
+        raise CheckFailure("; ".join(problems), encrypted_symptoms(cap, dst_address))

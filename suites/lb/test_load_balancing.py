@@ -12,11 +12,12 @@ import docker.types
 import pytest
 
 from harness.probe.image import image_ref
-from harness.probe.lb import answers, spread_problems
+from harness.probe.lb import answers, observation_symptom, spread_problems
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
 from harness.swarm.services import create_probe_service, wait_replicas
+from harness.verdict import CheckFailure
 from suites.context import OverlayContext
 
 pytestmark = pytest.mark.xdist_group("overlay-plain")
@@ -45,11 +46,15 @@ def test_vip_spreads_over_every_replica(plain_overlay: OverlayContext) -> None:
     svc = _service(harness_cluster, net, harness_labels, "vip")
     backends = _backends(harness_cluster, svc)
     failures = {}
+    symptoms = []
     for node, task in sorted(probes.tasks.items()):
-        problems = spread_problems(answers(harness_cluster, task, f"http://{svc}:8080/", 30), backends)
+        observed = answers(harness_cluster, task, f"http://{svc}:8080/", 30)
+        problems = spread_problems(observed, backends)
         if problems:
             failures[node] = problems
-    assert not failures, f"through the VIP of {svc}: {failures}"
+            symptoms.append(observation_symptom((node,), observed, problems))
+    if failures:
+        raise CheckFailure(f"through the VIP of {svc}: {failures}", symptoms)
 
 
 def test_dnsrr_clients_spread_over_every_replica(plain_overlay: OverlayContext) -> None:
@@ -101,11 +106,18 @@ def test_ingress_answers_on_every_node(plain_overlay: OverlayContext) -> None:
     svc, port = _published(harness_cluster, harness_labels, "ingress", 1)
     client = next(iter(probes.tasks.values()))
     silent = {}
+    symptoms = []
     for node in harness_cluster.nodes:
         obs = answers(harness_cluster, client, f"http://{swarm_address(node)}:{port}/", 4)
-        if not obs["by_backend"]:
+        if not obs["by_backend"] or obs["errors"]:
             silent[node.name] = obs["errors"]
-    assert not silent, f"published port {port} of {svc} did not answer on: {silent}"
+            problems = [f"{sum(obs['errors'].values())} of {obs['sent']} requests failed: {obs['errors']}"]
+            symptoms.append(observation_symptom((client.node, node.name), obs, problems))
+    if silent:
+        raise CheckFailure(
+            f"published port {port} of {svc} did not answer every request from {client.node}'s task on: {silent}",
+            symptoms,
+        )
 
 
 def test_host_mode_publishing_answers_only_where_tasks_run(plain_overlay: OverlayContext) -> None:

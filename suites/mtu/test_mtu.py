@@ -1,4 +1,8 @@
-"""Overlay MTU per ordered node pair: DF ping at the boundary, one byte over, a 1 MiB body."""
+"""Overlay MTU per ordered node pair: DF ping at the boundary, one byte over, a 1 MiB body.
+
+Small DF pings travel in the same burst, so a pair that loses packets is reported
+as lossy, never as having a smaller MTU.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from harness.probe.mtu import PairMTU, measure, overlay_mtu, to_dicts, underlay_
 from harness.probe.service import ProbeDeployment
 from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
+from harness.verdict import CheckFailure
 from suites.params import NETWORKS
 
 
@@ -52,12 +57,14 @@ def test_mtu_boundary_and_large_body(
     result = next(r for r in mtu_for(kind) if (r.src, r.dst) == (src, dst))
     record_property("overlay_mtu", result.overlay_mtu)
     record_property("measured_path_mtu", result.measured_path_mtu)
+    record_property("over_mtu_refused_by", result.over_mtu)
     problems = result.problems()
-    assert not problems, (
-        f"{src}->{dst} on the {kind} overlay (MTU {result.overlay_mtu}, measured path MTU "
-        f"{result.measured_path_mtu}): " + "; ".join(problems)
-    )
-    assert result.measured_path_mtu == result.overlay_mtu
+    if problems:
+        raise CheckFailure(
+            f"{src}->{dst} on the {kind} overlay (MTU {result.overlay_mtu}, measured path MTU "
+            f"{result.measured_path_mtu or 'inconclusive'}): " + "; ".join(problems),
+            result.symptoms(),
+        )
 
 
 @pytest.mark.parametrize("kind", NETWORKS)

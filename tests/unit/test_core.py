@@ -17,7 +17,7 @@ from harness.doctor.report import DoctorReport
 from harness.errors import CommandError, UserInputError, WaitTimeout
 from harness.lab.naming import bridge_name, node_address, veth_name
 from harness.probe.diagnose import diagnose
-from harness.probe.matrix import MatrixResult, PairCheck
+from harness.probe.matrix import Attempt, MatrixResult, PairCheck
 from harness.provision.cluster import LocalSpec
 from harness.retry import NotYet, eventually, is_transient_docker_error
 from harness.transport.result import Result
@@ -148,7 +148,14 @@ def test_cli_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None
 def _matrix(failing: set[tuple[str, str]]) -> MatrixResult:
     nodes = ["node1", "node2", "node3"]
     checks = [
-        PairCheck(a, b, p, (a, b) not in failing, "timeout" if (a, b) in failing else "ok")
+        PairCheck(
+            a,
+            b,
+            p,
+            (a, b) not in failing,
+            "timeout" if (a, b) in failing else "ok",
+            (Attempt(3, 0, ("timeout",) * 3),) if (a, b) in failing else (Attempt(3, 3, ()),),
+        )
         for a in nodes
         for b in nodes
         if a != b
@@ -183,7 +190,10 @@ def test_diagnose_names_esp_for_encrypted_networks_only() -> None:
 def test_diagnose_names_a_blocked_vxlan_port() -> None:
     result = _matrix({("node1", "node2"), ("node2", "node1")})
     causes = diagnose(result, False, _doctor(True, [("node1", "node2")]))
-    assert causes == ["VXLAN data path port 4789/udp blocked from node1 to node2: no datagram arrived"]
+    assert causes == [
+        "VXLAN data path port 4789/udp blocked from node1 to node2 (measured at an unknown time): "
+        "no datagram arrived"
+    ]
 
 
 def test_doctor_report_roundtrip_and_unmet() -> None:
