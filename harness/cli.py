@@ -62,10 +62,11 @@ def _node_releases(values: Sequence[str]) -> dict[str, str]:
 def add_kind_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kind",
-        choices=["nspawn", "vm"],
+        choices=["nspawn", "vm", "uml"],
         default="nspawn",
-        help="lab machines: nspawn containers sharing this kernel (default), or QEMU VMs with "
-        "their own kernel, for IPVS and ESP",
+        help="lab machines: nspawn containers sharing this kernel (default), QEMU VMs with "
+        "their own kernel, or User-Mode Linux machines (their own kernel at native CPU speed), "
+        "for IPVS and ESP",
     )
 
 
@@ -262,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="how long to wait for SSH and dockerd (default: 180; 900 for --kind vm)",
+        help="how long to wait for SSH and dockerd (default: 180; 900 for --kind vm, 420 for uml)",
     )
     up.add_argument(
         "-var",
@@ -317,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     for opt in ("--lab", "--node", "--address", "--subnet", "--release", "--run-dir"):
         mc.add_argument(opt, required=True)
     mc.add_argument("--index", type=int, required=True)
-    mc.add_argument("--kind", choices=["nspawn", "vm"], default="nspawn")
+    mc.add_argument("--kind", choices=["nspawn", "vm", "uml"], default="nspawn")
     for op in ("machine-destroy", "start", "stop", "restart", "status", "swap"):
         sp = lb_sub.add_parser(op)
         sp.add_argument("--lab", required=True)
@@ -332,18 +333,67 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt_hint(args: argparse.Namespace) -> str:
+    """What an interrupted command left, and what to run next: the one line a user sees."""
+    lab = getattr(args, "lab", None) or "lab"
+    check = f"check with 'swarm-harness status --lab {lab}'; if it is listed, 'swarm-harness purge --lab {lab}'"
+    inventory = getattr(args, "inventory", None)
+    if args.cmd == "up" and args.target == "local":
+        return f"what it had created was torn down; {check}"
+    if args.cmd == "up":
+        return f"what it had created was destroyed; 'swarm-harness runs' lists {args.target} runs left"
+    if args.cmd == "run" and inventory is None and not args.keep:
+        return f"the cluster it made was torn down; {check}"
+    if args.cmd == "run" and inventory is None:
+        return f"--keep: the cluster is kept; tear it down with 'swarm-harness down --lab {lab}'"
+    if args.cmd == "run":
+        return f"the hosts in {inventory} are untouched apart from the tests' labelled objects"
+    if args.cmd == "bootstrap":
+        return (
+            "the swarm and its networks may be half-made, on purpose: rerun "
+            f"'swarm-harness bootstrap --inventory {inventory}' to finish them (it is idempotent)"
+        )
+    if args.cmd == "upgrade":
+        return (
+            "the upgrade's traffic services were removed; a node it was upgrading may be left "
+            f"drained: rerun 'swarm-harness upgrade --inventory {inventory}' to finish"
+        )
+    return f"{check}" if getattr(args, "lab", None) else "nothing to clean up"
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-v`` is accepted after the verb too (``swarm-harness up -v``), not only before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in action.choices.values():
+                sp.add_argument(
+                    "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show debug output"
+                )
+                _verbose_everywhere(sp)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from harness import interrupts
+
     parser = build_parser()
+    _verbose_everywhere(parser)
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
-    try:
-        return int(args.fn(args))
-    except HarnessError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted (run 'swarm-harness purge' if anything was left)", file=sys.stderr)
-        return 130
+    with interrupts.handled():
+        try:
+            return int(args.fn(args))
+        except HarnessError as exc:
+            print(f"error: {exc.one_line()}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt as exc:
+            # Nothing may cut this line short: it is what the user reads last.
+            interrupts.stopping.set()
+            print(
+                f"error: interrupted by {interrupts.signal_name(exc)} during {args.cmd} "
+                f"({_interrupt_hint(args)})",
+                file=sys.stderr,
+            )
+            return interrupts.exit_code(exc)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from tenacity import (
     wait_fixed,
 )
 
+from harness import interrupts
 from harness.errors import WaitTimeout
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def eventually(
     def _record(exc: BaseException) -> bool:
         if isinstance(exc, NotYet):
             last[0] = str(exc)
-            return True
+            # A worker thread's wait ends with the harness: a signal is being handled.
+            return not interrupts.stopping.is_set()
         return False
 
     retrying = Retrying(

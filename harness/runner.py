@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.doctor.report import run_doctor
+from harness.interrupts import stop_child
 from harness.inventory import Inventory, load_inventory
 from harness.probe.image import ensure_probe_images
 from harness.rundir import read_info
@@ -97,7 +98,13 @@ def run_suites(
         cmd.append("--harness-strict")
     cmd += extra
     log.info("running suites: %s", " ".join(cmd[3:]))
-    return subprocess.call(cmd, cwd=REPO_ROOT)
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, text=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt as exc:
+        # pytest removes what the tests labelled only if it is allowed to finish.
+        stop_child(proc, exc, "pytest", 120)
+        raise
 
 
 def junit_counts(path: Path) -> dict[str, int]:

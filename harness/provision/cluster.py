@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 180.0
 # Software-emulated VMs boot systemd, the kernel's modules and dockerd slowly.
 VM_READY_TIMEOUT_S = 900.0
+# UML machines boot in ~15 s alone; three together with dockerd load two cores for minutes.
+UML_READY_TIMEOUT_S = 420.0
 READY_PROBE = "systemctl is-active --quiet docker && docker info --format '{{.ServerVersion}}'"
 
 
@@ -127,7 +129,8 @@ def up_local(
     spec.validate()
     lab.preflight(spec.kind)
     if ready_timeout_s is None:
-        ready_timeout_s = VM_READY_TIMEOUT_S if spec.kind == "vm" else READY_TIMEOUT_S
+        by_kind = {"vm": VM_READY_TIMEOUT_S, "uml": UML_READY_TIMEOUT_S}
+        ready_timeout_s = by_kind.get(spec.kind, READY_TIMEOUT_S)
     TerraformRunner("local", run_dir)  # fails early when terraform is missing
     _check_lab_free(spec, run_dir)
     created_dir = not run_dir.exists()
@@ -169,14 +172,17 @@ def up_local(
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             log.error("up %s; tearing down what it created", why)
             _teardown(runner, spec.lab)
-            _after_up(run_dir, info, created_dir, None)
+            _after_up(run_dir, info, created_dir, None, why)
             raise
         _after_up(run_dir, info, created_dir, inventory)
         return inventory
 
 
-def _after_up(run_dir: Path, info: RunInfo, created_dir: bool, inventory: Inventory | None) -> None:
-    """Record how ``up`` ended: a failed run's new directory goes, an old one is marked failed."""
+def _after_up(
+    run_dir: Path, info: RunInfo, created_dir: bool, inventory: Inventory | None, why: str = "failed"
+) -> None:
+    """Record how ``up`` ended: a failed run's new directory goes, an old one is marked
+    failed or interrupted, so no record claims a provisioning that no longer happens."""
     if inventory is not None:
         inventory.write(run_dir / "inventory.json")
         info.status = "up"
@@ -184,7 +190,7 @@ def _after_up(run_dir: Path, info: RunInfo, created_dir: bool, inventory: Invent
         shutil.rmtree(run_dir, ignore_errors=True)
         return
     else:
-        info.status = "failed"
+        info.status = why
     write_info(run_dir, info)
 
 
@@ -265,8 +271,9 @@ def up_terraform(
             inventory = parse_inventory(outputs, f"{run_dir}/tf (terraform output)", run_dir)
             log.info("waiting for SSH and dockerd on %d hosts", len(inventory.nodes))
             wait_ready(inventory, ready_timeout_s)
-        except (HarnessError, KeyboardInterrupt, Exception):
-            log.error("up failed; destroying what it created")
+        except (HarnessError, KeyboardInterrupt, Exception) as exc:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            log.error("up %s; destroying what it created", why)
             try:
                 runner.destroy()
             except HarnessError as exc:
@@ -276,7 +283,7 @@ def up_terraform(
                 info.status = "failed"
                 write_info(run_dir, info)
                 raise
-            _after_up(run_dir, info, created_dir, None)
+            _after_up(run_dir, info, created_dir, None, why)
             raise
         _after_up(run_dir, info, created_dir, inventory)
         return inventory

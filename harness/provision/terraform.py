@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from harness.errors import MissingToolError, ProvisionError, UserInputError
+from harness.interrupts import stop_child
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +109,10 @@ class TerraformRunner:
                 else:
                     log.debug("  tf: %s", line)
             rc = proc.wait(timeout=timeout_s)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # Let Terraform finish the provisioners it started, so the teardown
             # that follows sees everything that was created.
-            log.warning("interrupted: waiting for terraform to stop")
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_child(proc, exc, "terraform", 300)
             raise
         out = "\n".join(lines)
         if rc != 0:

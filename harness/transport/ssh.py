@@ -18,6 +18,7 @@ from typing import TypeVar
 import paramiko
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
+from harness import interrupts
 from harness.errors import CommandError, HarnessError, HostKeyError, TransportError
 from harness.inventory.schema import Inventory, Node
 from harness.transport.result import Result
@@ -245,7 +246,7 @@ class SSHHost:
         last: list[str] = ["no attempt yet"]
 
         def _retryable(exc: BaseException) -> bool:
-            if isinstance(exc, HostKeyError):
+            if isinstance(exc, HostKeyError) or interrupts.stopping.is_set():
                 return False
             if isinstance(exc, TransportError) and "rejected key" in exc.message:
                 return False
@@ -291,13 +292,22 @@ def run_parallel(
     out: dict[str, T | BaseException] = {}
     if not hosts:
         return out
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(hosts))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(max_workers, len(hosts)))
+    try:
         futures = {h.name: pool.submit(fn, h) for h in hosts}
         for name, fut in futures.items():
             try:
                 out[name] = fut.result()
+            except KeyboardInterrupt:
+                raise
             except BaseException as exc:
                 out[name] = exc
+    except KeyboardInterrupt:
+        # A signal reached the main thread: the workers see ``interrupts.stopping`` and
+        # give up their waits, so the teardown need not sit out their deadlines.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return out
 
 
