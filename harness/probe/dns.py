@@ -1,4 +1,11 @@
-"""Name resolution as seen from the probe task on every node."""
+"""Name resolution as seen from the probe task on every node.
+
+"A name does not resolve" is only evidence when the resolver was answering at that
+moment: Docker's embedded DNS forwards names it does not know to the node's upstream
+resolver, and where that upstream is silent (the local lab) a removed name times out
+exactly as it would with the embedded DNS down. So every absence is judged together
+with a control name, looked up in the same exec on the same node, that must resolve.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +16,97 @@ from harness.retry import NotYet, eventually
 from harness.swarm.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
 
+# The agent's error for a resolver that answered "no such name" (EAI_NONAME).
+NXDOMAIN = "NXDOMAIN"
+
+
+def lookup_everywhere(
+    cluster: Cluster, probes: ProbeDeployment, names: list[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """{node: {name: agent dns result}}, every name looked up in one exec per node, so
+    all names of a node see its resolver at the same moment."""
+    ops = [{"id": name, "op": "dns", "name": name} for name in names]
+    hosts = [cluster.host(n) for n in probes.tasks]
+    results = raise_first(
+        run_parallel(hosts, lambda h: {r["id"]: r for r in batch(cluster, probes.tasks[h.name], ops)})
+    )
+    return dict(results)
+
 
 def resolve_everywhere(cluster: Cluster, probes: ProbeDeployment, name: str) -> dict[str, dict[str, Any]]:
     """{node: agent dns result} for ``name``, resolved in every node's probe task."""
-    hosts = [cluster.host(n) for n in probes.tasks]
-    results = raise_first(
-        run_parallel(hosts, lambda h: batch(cluster, probes.tasks[h.name], [{"op": "dns", "name": name}])[0])
-    )
-    return dict(results)
+    return {node: res[name] for node, res in lookup_everywhere(cluster, probes, [name]).items()}
+
+
+def control(probes: ProbeDeployment) -> tuple[str, set[str]]:
+    """A name that must resolve wherever the probes run, and addresses it must include:
+    the probe service's own tasks, which are running on every node probed."""
+    return f"tasks.{probes.service}", {t.address for t in probes.tasks.values()}
+
+
+def _got(res: dict[str, Any] | None) -> set[str]:
+    return set((res or {}).get("addresses") or [])
+
+
+def _error(res: dict[str, Any] | None) -> str:
+    if res is None:
+        return "no result"
+    return str(res.get("error") or "none")
+
+
+def address_problems(name: str, seen: dict[str, dict[str, Any]], expected: set[str]) -> list[str]:
+    """Per node, how its view of ``name`` differs from exactly ``expected``."""
+    wrong = []
+    for node, res in sorted(seen.items()):
+        got = _got(res)
+        if got != expected:
+            extra, missing = sorted(got - expected), sorted(expected - got)
+            wrong.append(f"{node} got {sorted(got)} (extra {extra}, missing {missing}, error {_error(res)})")
+    return wrong
+
+
+def absence_problems(
+    name: str, seen: dict[str, dict[str, dict[str, Any]]], control_name: str, control_addresses: set[str]
+) -> list[str]:
+    """Per node: ``name`` gives no address, and ``control_name``, looked up in the same
+    exec, resolves to at least ``control_addresses``. Without the control, a resolver
+    that is down would pass for a name that is gone."""
+    wrong = []
+    for node, results in sorted(seen.items()):
+        res, ctl = results.get(name), results.get(control_name)
+        if got := _got(res):
+            wrong.append(f"{node} still resolves {sorted(got)}")
+            continue
+        ctl_got = _got(ctl)
+        if not ctl_got or not control_addresses <= ctl_got:
+            answer = "the resolver answered NXDOMAIN" if _error(res) == NXDOMAIN else f"error {_error(res)}"
+            wrong.append(
+                f"{node} resolver not answering: the control name {control_name} gave {sorted(ctl_got)} "
+                f"(missing {sorted(control_addresses - ctl_got)}, error {_error(ctl)}), so {name} giving "
+                f"no address ({answer}) proves nothing"
+            )
+    return wrong
 
 
 def wait_resolves_to(
     cluster: Cluster, probes: ProbeDeployment, name: str, expected: set[str] | None, timeout_s: float = 30
 ) -> dict[str, dict[str, Any]]:
-    """Until every node resolves ``name`` to exactly ``expected`` (None: to nothing).
+    """Until every node resolves ``name`` to exactly ``expected`` (None: to nothing, with
+    the resolver shown to be answering by the probes' control name).
 
     On timeout the error lists what each node saw, which is the evidence for
     stale or missing service-discovery entries.
     """
+    ctl_name, ctl_addresses = control(probes)
 
     def _check() -> dict[str, dict[str, Any]]:
-        seen = resolve_everywhere(cluster, probes, name)
-        wrong = []
-        for node, res in sorted(seen.items()):
-            got = set(res.get("addresses") or [])
-            if expected is None:
-                if got:
-                    wrong.append(f"{node} still resolves {sorted(got)}")
-            elif got != expected:
-                extra, missing = sorted(got - expected), sorted(expected - got)
-                wrong.append(
-                    f"{node} got {sorted(got)} (extra {extra}, missing {missing}, error {res.get('error')})"
-                )
+        if expected is None:
+            both = lookup_everywhere(cluster, probes, [name, ctl_name])
+            wrong = absence_problems(name, both, ctl_name, ctl_addresses)
+            seen = {node: res[name] for node, res in both.items()}
+        else:
+            seen = resolve_everywhere(cluster, probes, name)
+            wrong = address_problems(name, seen, expected)
         if wrong:
             want = "nothing" if expected is None else sorted(expected)
             raise NotYet(f"{name} should resolve to {want}: " + "; ".join(wrong))

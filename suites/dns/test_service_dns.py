@@ -8,10 +8,13 @@ within a deadline.
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from harness.probe import containers
-from harness.probe.dns import resolve_everywhere, wait_resolves_to
+from harness.probe.dns import absence_problems, control, lookup_everywhere, wait_resolves_to
+from harness.probe.service import deploy_global_probe, remove_service
 from harness.swarm.services import create_probe_service, scale, service_vip, wait_replicas
 from harness.swarm.updates import DONE_STATES, update_config, update_image, watch_update
 from suites.context import OverlayContext
@@ -85,13 +88,23 @@ def test_attachable_container_name_resolves(plain_overlay: OverlayContext) -> No
 
 
 def test_name_on_another_network_does_not_resolve(plain_overlay: OverlayContext) -> None:
-    """A service attached only to another overlay must be invisible from this one."""
+    """A service attached only to another overlay must be invisible from this one. Its
+    names do resolve on its own overlay (the sanity inverse), and this overlay's resolver
+    answers a control name in the same lookup, so "no address" cannot mean "DNS is down"."""
     ctx = plain_overlay
     other = ctx.name("dns-other")
     ctx.cluster.manager_docker().networks.create(other, driver="overlay", attachable=True, labels=ctx.labels)
-    svc = ctx.name("dns-hidden")
-    create_probe_service(ctx.cluster, svc, other, ctx.labels, replicas=1)
-    wait_replicas(ctx.cluster, svc, other, 1)
-    seen = resolve_everywhere(ctx.cluster, ctx.probes, svc)
-    leaked = {n: r["addresses"] for n, r in seen.items() if r.get("addresses")}
-    assert leaked == {}, f"{svc} (only on {other}) resolved from {ctx.network}: {leaked}"
+    hidden = deploy_global_probe(ctx.cluster, other, ctx.labels, secrets.token_hex(2))
+    try:
+        names, addresses = control(hidden)
+        wait_resolves_to(ctx.cluster, hidden, names, addresses)
+        ctl_name, ctl_addresses = control(ctx.probes)
+        seen = lookup_everywhere(ctx.cluster, ctx.probes, [hidden.service, names, ctl_name])
+    finally:
+        remove_service(ctx.cluster, hidden.service)
+    leaked = [
+        f"{name}: {problem}"
+        for name in (hidden.service, names)
+        for problem in absence_problems(name, seen, ctl_name, ctl_addresses)
+    ]
+    assert not leaked, f"{hidden.service} (only on {other}) seen from {ctx.network}: {leaked}"
