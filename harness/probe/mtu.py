@@ -81,8 +81,12 @@ class PairMTU:
 
     @property
     def lossy(self) -> bool:
-        """Some small pings answered and some did not: loss, which says nothing about size."""
-        return 0 < self.small_answered < SMALL_PINGS
+        """Some pings of a size answered and others did not: loss, which says nothing about size.
+
+        A path too small for the boundary answers none of its pings; one that answers
+        some of them carries the size and loses packets.
+        """
+        return 0 < self.small_answered < SMALL_PINGS or 0 < self.at_mtu_answered < AT_MTU_PINGS
 
     @property
     def dead(self) -> bool:
@@ -97,8 +101,9 @@ class PairMTU:
             )
         elif self.lossy:
             out.append(
-                f"packet loss: {SMALL_PINGS - self.small_answered} of {SMALL_PINGS} small DF pings in the "
-                "same burst were lost, so a failure at the boundary is loss, not size"
+                f"packet loss: {SMALL_PINGS - self.small_answered} of {SMALL_PINGS} small and "
+                f"{AT_MTU_PINGS - self.at_mtu_answered} of {AT_MTU_PINGS} full-size DF pings in the same "
+                "burst were lost; a size the path cannot carry loses all of them, so this is loss, not size"
             )
         if not self.at_mtu_ok and not self.dead:
             cause = "loss (see above)" if self.lossy else "the path is smaller than the overlay MTU"

@@ -45,10 +45,14 @@ def test_a_path_smaller_than_the_overlay_is_named_as_size() -> None:
 def test_loss_is_reported_as_loss_and_never_as_size() -> None:
     pair = _pair(small_answered=2, at_mtu_answered=2, at_mtu_detail="timeout")
     problems = pair.problems()
-    assert problems[0].startswith("packet loss: 1 of 3 small DF pings in the same burst were lost")
+    assert problems[0].startswith("packet loss: 1 of 3 small and 1 of 3 full-size DF pings")
     assert "loss (see above)" in problems[1]
     assert not any("smaller than the overlay MTU" in p for p in problems)
     assert {s.kind for s in pair.symptoms()} == {verdict.LOSS}
+    # Every small ping answered but one full-size echo lost: still loss, the size went through.
+    partial = _pair(at_mtu_answered=2, at_mtu_detail="timeout").problems()
+    assert partial[0].startswith("packet loss: 0 of 3 small and 1 of 3 full-size")
+    assert not any("smaller than the overlay MTU" in p for p in partial)
 
 
 def test_a_dead_path_is_silence_and_only_that() -> None:

@@ -544,6 +544,9 @@ def test_github_nightly_workflow() -> None:
     assert any(
         "swarm-harness run" in r and '--target "$TARGET"' in r and '--run-dir "$RUN_DIR"' in r for r in runs
     )
+    # Nightly is strict: every 'swarm-harness run' line of the workflow passes --strict.
+    run_lines = [ln for r in runs for ln in r.replace("\\\n", " ").splitlines() if "swarm-harness run" in ln]
+    assert len(run_lines) == 2 and all("--strict" in ln for ln in run_lines), run_lines
     destroy = [s for s in steps if "swarm-harness down" in s.get("run", "")]
     assert destroy and all(s.get("if") == "always()" for s in destroy)
     assert '--run-dir "$RUN_DIR"' in destroy[0]["run"]
@@ -562,6 +565,7 @@ def test_gitlab_nightly_pipeline() -> None:
     template = ci[".nightly"]
     assert any("schedule" in r["if"] for r in template["rules"])
     assert any("swarm-harness run" in s and '--target "$TARGET"' in s for s in template["script"])
+    assert all("--strict" in s for s in template["script"] if "swarm-harness run" in s)
     assert any("swarm-harness down" in s and '--run-dir "$RUN_DIR"' in s for s in template["after_script"])
     assert template["artifacts"]["when"] == "always"
     assert template["artifacts"]["reports"]["junit"]
