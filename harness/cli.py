@@ -70,6 +70,21 @@ def add_kind_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_target_options(args: argparse.Namespace) -> None:
+    """Options that only one kind of target reads are refused on the other, not ignored."""
+    if args.target == "local" and args.var:
+        raise UserInputError(
+            f"-var {args.var[0]} is for a Terraform target; the local lab does not read -var",
+            "use --nodes, --managers, --release, --subnet or --kind for a local lab, "
+            "or pass --target aws|hcloud|libvirt",
+        )
+    timeout = getattr(args, "ready_timeout", None)
+    if timeout is not None and not timeout > 0:
+        raise UserInputError(
+            f"--ready-timeout {timeout:g} must be more than 0 seconds", "pass e.g. --ready-timeout 300"
+        )
+
+
 def local_spec(args: argparse.Namespace) -> LocalSpec:
     """The validated local-lab spec from the options `up` and `run` share."""
     from harness.provision.cluster import LocalSpec
@@ -94,6 +109,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.provision.cluster import up_local
     from harness.rundir import default_run_dir
 
+    check_target_options(args)
     if args.target != "local":
         from harness.provision.cluster import READY_TIMEOUT_S, parse_vars, up_terraform
 
@@ -215,6 +231,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if state is None:
         if op == "machine-destroy":
             return 0
+        if lab.read_lab(args.lab) is None:
+            raise UserInputError(
+                f"lab {args.lab!r} does not exist", "list labs with 'swarm-harness status'; create one with 'up'"
+            )
         raise UserInputError(f"lab {args.lab!r} has no machine {args.node!r}", "see 'swarm-harness status'")
     actions: dict[str, Callable[[], object]] = {
         "machine-destroy": lambda: machine.destroy(state),

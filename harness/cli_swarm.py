@@ -5,29 +5,65 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, UserInputError
+from harness.errors import HarnessError, TransportError, UserInputError
 from harness.runner import DEFAULT_MARKERS
 
 log = logging.getLogger(__name__)
 
 
+def _check_data_path_port(port: int | None) -> None:
+    if port is not None and not 1024 <= port <= 49151:
+        raise UserInputError(f"--data-path-port {port} is outside 1024..49151", "pick a free UDP port")
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from harness.swarm.bootstrap import SwarmSettings
 
-    if args.data_path_port is not None and not 1024 <= args.data_path_port <= 49151:
-        raise UserInputError(
-            f"--data-path-port {args.data_path_port} is outside 1024..49151", "pick a free UDP port"
-        )
+    _check_data_path_port(args.data_path_port)
     return SwarmSettings(data_path_port=args.data_path_port)
 
 
+def _check_out_file(option: str, value: str) -> Path:
+    """A report file whose directory is missing fails before the measuring, not after it."""
+    path = Path(value)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserInputError(f"{option} {path} is a directory", "name a file, e.g. doctor.json inside it")
+    if not parent.is_dir():
+        raise UserInputError(
+            f"{option} {path}: the directory {parent} does not exist", f"create it (mkdir -p {parent}) first"
+        )
+    if not os.access(parent, os.W_OK):
+        raise UserInputError(f"{option} {path}: the directory {parent} is not writable", "pick another path")
+    return path
+
+
+# Swarm's own rule for object names: a DNS label, letters and digits joined by - or _.
+_NETWORK_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[-_]*[A-Za-z0-9]+)*$")
+
+
 def _networks(args: argparse.Namespace) -> Any:
+    """Both overlays' names are checked before any is created, so a bad second name never
+    leaves the first network behind."""
     from harness.swarm.networks import NetworkSpec
 
+    for option, name in (("--plain-network", args.plain_network), ("--encrypted-network", args.encrypted_network)):
+        if len(name) > 63 or not _NETWORK_NAME_RE.match(name):
+            raise UserInputError(
+                f"{option} {name!r} is not a valid swarm network name",
+                "use up to 63 letters and digits, joined by '-' or '_' (a DNS name component)",
+            )
+    if args.plain_network == args.encrypted_network:
+        raise UserInputError(
+            f"--plain-network and --encrypted-network are both {args.plain_network!r}",
+            "give the plain and the encrypted overlay different names",
+        )
     return (NetworkSpec(args.plain_network, False), NetworkSpec(args.encrypted_network, True))
 
 
@@ -50,6 +86,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from harness.inventory import load_inventory
     from harness.swarm.cluster import Cluster
 
+    _check_data_path_port(args.data_path_port)
+    out = _check_out_file("--out", args.out) if args.out else None
     inv = load_inventory(args.inventory)
     cluster = Cluster(inv)
     try:
@@ -60,15 +98,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.table())
-    if args.out:
-        report.write(Path(args.out))
+    if out is not None:
+        report.write(out)
     if args.strict and (report.unmet(["vxlan", "ipvs", "esp"]) or report.blocked_ports()):
         return 1
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.cli import harness_command, local_spec
+    from harness.cli import check_target_options, harness_command, local_spec
     from harness.inventory import load_inventory
     from harness.provision.cluster import down, parse_vars, up_local, up_terraform
     from harness.rundir import default_run_dir
@@ -82,6 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_report,
     )
 
+    check_target_options(args)
+    _check_run_options(args)
     timer = StageTimer()
     started = time.monotonic()
     own_cluster = args.inventory is None
@@ -92,7 +132,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec = local_spec(args)
         run_dir = args.run_dir or default_run_dir(args.lab)
     else:
+        # A missing or invalid inventory fails here, before a report is written beside it.
+        load_inventory(args.inventory)
         run_dir = Path(args.inventory).resolve().parent
+    reached = True
     record: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     exit_code = 2
     try:
@@ -154,6 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     except HarnessError as exc:
         record["error"] = exc.one_line()
+        # Hosts that never answered got no run: no report beside their inventory.
+        reached = own_cluster or not isinstance(exc, TransportError)
         raise
     finally:
         if own_cluster and not args.keep and (run_dir / "run.json").exists():
@@ -163,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 log.error("teardown failed: %s", exc.one_line())
         record["stages_s"] = timer.stages
         record["total_s"] = round(time.monotonic() - started, 2)
-        if run_dir.exists():
+        if run_dir.exists() and reached:
             path = write_report(run_dir, record)
             log.info("report: %s", path)
     counts = record.get("junit", {})
@@ -178,10 +223,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return int(exit_code)
 
 
+def _check_run_options(args: argparse.Namespace) -> None:
+    """What ``run`` hands to pytest is checked here, where the error can name the option."""
+    from harness.runner import REPO_ROOT
+
+    workers = str(args.workers)
+    if workers not in ("auto", "logical") and not (workers.isdigit()):
+        raise UserInputError(
+            f"--workers {workers} is not a worker count",
+            "pass 0 (no xdist), a positive number, or auto (one per CPU)",
+        )
+    for suite in args.suites:
+        path = Path(suite.split("::", 1)[0])
+        if not (REPO_ROOT / path).exists():
+            raise UserInputError(
+                f"--suites {suite}: {REPO_ROOT / path} does not exist",
+                f"pass paths under {REPO_ROOT}, e.g. suites/overlay (see 'ls {REPO_ROOT / 'suites'}')",
+            )
+
+
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from harness.upgrade_cmd import upgrade
 
-    order = [n for n in args.order.split(",") if n] if args.order else None
+    order = [n.strip() for n in args.order.split(",") if n.strip()] if args.order is not None else None
+    if order is not None and not order:
+        raise UserInputError(f"--order {args.order!r} names no node", "e.g. --order node2,node3,node1")
     report, path = upgrade(Path(args.inventory), args.to, order, args.continue_on_failure, not args.no_checks)
     print(report.summary())
     print(f"upgrade report: {path}")

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 from harness.errors import UserInputError
-from harness.inventory import load_inventory
+from harness.inventory import Inventory, load_inventory
 from harness.probe.image import ensure_probe_images
-from harness.probe.service import deploy_global_probe, remove_service
+from harness.probe.service import deploy_global_probe, remove_service, service_name
 from harness.rundir import read_info
 from harness.swarm.cluster import Cluster
 from harness.swarm.networks import ensure_networks
@@ -28,6 +28,7 @@ def upgrade(
     checks: bool,
 ) -> tuple[UpgradeReport, Path]:
     inv = load_inventory(inventory_path)
+    _check_order(inv, order, inventory_path)
     run_dir = inventory_path.resolve().parent
     info = read_info(run_dir)
     cluster = Cluster(inv, info.run_id if info else "adhoc")
@@ -40,6 +41,7 @@ def upgrade(
             raise UserInputError(
                 f"{inventory_path} has no provider_data.lab", "regenerate it with 'swarm-harness up'"
             )
+        _check_release(lab, to_release, order or [n.name for n in inv.nodes])
         upgrader = lab_upgrader(lab, to_release)
     elif uses_commands:
         upgrader = command_upgrader(cluster, inv.upgrade_command)
@@ -49,10 +51,14 @@ def upgrade(
             "set upgrade_command (per node or for the inventory), e.g. an apt install of a pinned engine",
         )
     labels = cluster.labels("upgrade")
+    probes_service = ""
     try:
+        _warn_drained(cluster)
         ensure_networks(cluster)
         ensure_probe_images(cluster)
+        probes_service = service_name("harness-plain", "upgrade")
         probes = deploy_global_probe(cluster, "harness-plain", labels, suffix="upgrade")
+        probes_service = probes.service
         replicas = len(inv.nodes)
         client = cluster.manager_docker()
         if not [
@@ -71,5 +77,61 @@ def upgrade(
             for name in (TRAFFIC_SERVICE, probes.service):
                 remove_service(cluster, name)
         return report, out
+    except KeyboardInterrupt:
+        # The traffic services exist only for this upgrade: they go with it. A node the
+        # interrupted step had drained stays drained; the next upgrade names it.
+        for name in (TRAFFIC_SERVICE, probes_service):
+            if name:
+                try:
+                    remove_service(cluster, name)
+                except Exception as exc:
+                    log.error("could not remove service %s: %s", name, exc)
+        raise
     finally:
         cluster.close()
+
+
+def _check_order(inv: Inventory, order: list[str] | None, inventory_path: Path) -> None:
+    """An order naming a node the inventory lacks fails before anything is created."""
+    if order is None:
+        return
+    names = [n.name for n in inv.nodes]
+    unknown = [n for n in order if n not in names]
+    if unknown:
+        raise UserInputError(
+            f"--order names {', '.join(unknown)}, not a node of {inventory_path}",
+            f"use the inventory's nodes: {','.join(names)}",
+        )
+    repeated = sorted({n for n in order if order.count(n) > 1})
+    if repeated:
+        raise UserInputError(f"--order repeats {', '.join(repeated)}", "name each node once")
+
+
+def _check_release(lab: str, to_release: str, nodes: list[str]) -> None:
+    """An upgrade to the release the machines already run would drain and swap for nothing."""
+    from harness.lab import images, machine
+
+    kinds = {s.kind for s in machine.list_states(lab)} or {"nspawn"}
+    for kind in kinds:
+        images.machine_recipe(to_release, kind)
+    states = [machine.load_state(lab, n) for n in nodes]
+    if states and all(s is not None and s.release == to_release for s in states):
+        raise UserInputError(
+            f"every node of lab {lab} already runs {to_release}",
+            "pass another --to (bookworm: Engine 20.10, trixie: Engine 26.1)",
+        )
+
+
+def _warn_drained(cluster: Cluster) -> None:
+    """A node left drained by an earlier, stopped upgrade is said before this one starts."""
+    drained = [
+        n.attrs["Description"]["Hostname"]
+        for n in cluster.manager_docker().nodes.list()
+        if n.attrs.get("Spec", {}).get("Availability") == "drain"
+    ]
+    if drained:
+        log.warning(
+            "drained before this upgrade (an earlier upgrade stopped there): %s; "
+            "they are upgraded and made active again in their turn",
+            ", ".join(sorted(drained)),
+        )

@@ -6,6 +6,7 @@ hand-written and a traceback would tell its author nothing.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -29,6 +30,25 @@ class _Ctx:
         return InventoryError(f"{self.source}: field '{field}' {problem}", fix)
 
 
+TOP_FIELDS = ("schema_version", "provider", "ssh", "nodes", "registry", "upgrade_command", "provider_data")
+SSH_FIELDS = ("user", "private_key_path", "known_hosts_path", "port")
+NODE_FIELDS = ("name", "address", "role", "labels", "data_path_address", "upgrade_command")
+
+
+def _known_fields(ctx: _Ctx, data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """A misspelt field (``data_path_adress``) would otherwise be dropped without a word,
+    and the host would run with the default the author meant to override."""
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            guess = f"did you mean '{close[0]}'? " if close else ""
+            raise ctx.fail(
+                f"{where}{key}",
+                "is not a field of the inventory schema",
+                f"{guess}allowed {'here' if where else 'at the top level'}: {', '.join(allowed)}",
+            )
+
+
 def _require(ctx: _Ctx, data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     field = f"{where}{key}"
     if key not in data or data[key] is None:
@@ -47,10 +67,14 @@ def _path(ctx: _Ctx, value: str, field: str) -> Path:
         p = (ctx.base_dir / p).resolve()
     if not p.exists():
         raise ctx.fail(field, f"points to {p}, which does not exist", "fix the path")
+    if not p.is_file():
+        raise ctx.fail(field, f"points to {p}, which is not a file", "name the file itself")
     return p
 
 
 def _address(ctx: _Ctx, value: Any, field: str) -> str:
+    if value is None or value == "":
+        raise ctx.fail(field, "is missing", f"add '{field.rsplit('.', 1)[-1]}' (the host's IP address)")
     if not isinstance(value, str):
         raise ctx.fail(field, f"must be an IPv4 or IPv6 address string, got {value!r}", "quote it")
     try:
@@ -81,6 +105,7 @@ def parse_inventory(data: Any, source: str, base_dir: Path | None = None) -> Inv
     if "inventory" in data and isinstance(data["inventory"], dict):
         inner = data["inventory"]
         data = inner["value"] if "value" in inner and isinstance(inner["value"], dict) else inner
+    _known_fields(ctx, data, TOP_FIELDS, "")
     version = _require(ctx, data, "schema_version", int, "")
     if version != SCHEMA_VERSION:
         raise ctx.fail(
@@ -90,7 +115,10 @@ def parse_inventory(data: Any, source: str, base_dir: Path | None = None) -> Inv
         )
     provider = _require(ctx, data, "provider", str, "")
     ssh_data = _require(ctx, data, "ssh", dict, "")
+    _known_fields(ctx, ssh_data, SSH_FIELDS, "ssh.")
     user = _require(ctx, ssh_data, "user", str, "ssh.")
+    if not user.strip():
+        raise ctx.fail("ssh.user", "is empty", "name the login user on the hosts, e.g. root")
     key = _path(ctx, _require(ctx, ssh_data, "private_key_path", str, "ssh."), "ssh.private_key_path")
     kh = _path(ctx, _require(ctx, ssh_data, "known_hosts_path", str, "ssh."), "ssh.known_hosts_path")
     port = ssh_data.get("port", 22)
@@ -106,6 +134,7 @@ def parse_inventory(data: Any, source: str, base_dir: Path | None = None) -> Inv
         where = f"nodes[{i}]."
         if not isinstance(raw, dict):
             raise ctx.fail(f"nodes[{i}]", "must be a mapping", "give name, address and role")
+        _known_fields(ctx, raw, NODE_FIELDS, where)
         name = _require(ctx, raw, "name", str, where)
         if not _NAME_RE.match(name):
             raise ctx.fail(f"{where}name", f"{name!r} is not a valid node name", "use lowercase a-z, 0-9, -")
@@ -153,6 +182,11 @@ def parse_inventory(data: Any, source: str, base_dir: Path | None = None) -> Inv
 def load_inventory(path: Path | str) -> Inventory:
     """Load JSON (Terraform output or harness-written) or YAML from ``path``."""
     p = Path(path)
+    if p.is_dir():
+        raise InventoryError(
+            f"inventory {p} is a directory, not a file",
+            f"pass the file inside it, e.g. {p / 'inventory.json'}",
+        )
     if not p.is_file():
         raise InventoryError(
             f"inventory file {p} does not exist",

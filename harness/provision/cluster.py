@@ -97,14 +97,57 @@ def _logged_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def _check_lab_free(spec: LocalSpec, run_dir: Path) -> None:
+def _check_lab_free(spec: LocalSpec, run_dir: Path, info: RunInfo | None) -> None:
     existing = lab.read_lab(spec.lab)
     if existing is not None and existing["run_dir"] != str(run_dir.resolve()):
         raise UserInputError(
             f"lab {spec.lab!r} already exists (run directory {existing['run_dir']})",
             f"run 'swarm-harness down --run-dir {existing['run_dir']}' or choose another --lab",
         )
+    _check_same_shape(spec, run_dir, info)
     network.check_no_overlap(network.parse_subnet(spec.subnet), f"shb-{spec.lab}")
+
+
+# The spec's variables that fix a lab's shape, with the option that sets each.
+_SHAPE_OPTIONS = {
+    "subnet": "--subnet",
+    "node_count": "--nodes",
+    "manager_count": "--managers",
+    "image_release": "--release",
+    "node_releases": "--node-release",
+    "machine_kind": "--kind",
+}
+
+
+def _check_same_shape(spec: LocalSpec, run_dir: Path, info: RunInfo | None) -> None:
+    """Re-running ``up`` on a lab that exists is a no-op only with the same shape.
+
+    Terraform would apply a new shape piecemeal (a new subnet on new machines behind the
+    old bridge, a smaller node count destroying machines with their Docker state), so a
+    different shape is refused before anything changes, naming what differs.
+    """
+    existing = lab.read_lab(spec.lab)
+    if existing is None:
+        return
+    old: dict[str, object] = dict(info.variables) if info is not None else {}
+    old.setdefault("subnet", existing.get("subnet"))
+    new = spec.variables(run_dir, "")
+    differs = [
+        f"{option} {_shown(old[key])} -> {_shown(new[key])}"
+        for key, option in _SHAPE_OPTIONS.items()
+        if key in old and old[key] != new[key] and not (key == "node_releases" and not old[key] and not new[key])
+    ]
+    if differs:
+        raise UserInputError(
+            f"lab {spec.lab!r} exists with another shape ({'; '.join(differs)}); nothing was changed",
+            f"run 'swarm-harness down --run-dir {run_dir}' first, then 'up' with the new options",
+        )
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
+    return str(value)
 
 
 def wait_ready(inventory: Inventory, timeout_s: float = READY_TIMEOUT_S) -> dict[str, str]:
@@ -132,9 +175,9 @@ def up_local(
         by_kind = {"vm": VM_READY_TIMEOUT_S, "uml": UML_READY_TIMEOUT_S}
         ready_timeout_s = by_kind.get(spec.kind, READY_TIMEOUT_S)
     TerraformRunner("local", run_dir)  # fails early when terraform is missing
-    _check_lab_free(spec, run_dir)
-    created_dir = not run_dir.exists()
     info = read_info(run_dir)
+    _check_lab_free(spec, run_dir, info)
+    created_dir = not run_dir.exists()
     if info is not None and info.variables and info.variables.get("lab_name") != spec.lab:
         raise UserInputError(
             f"{run_dir} belongs to lab {info.variables.get('lab_name')!r}, not {spec.lab!r}",

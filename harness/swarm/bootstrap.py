@@ -57,6 +57,19 @@ def _swarm_info(cluster: Cluster, node: Node) -> dict[str, Any]:
     return swarm
 
 
+def _check_data_path_port(client: Any, wanted: int) -> None:
+    """A formed swarm keeps the VXLAN port it was initialised with: asking for another one
+    must not end in "no changes", which reads as if the port were in use."""
+    client.swarm.reload()
+    formed = int(client.swarm.attrs.get("DataPathPort") or 4789)
+    if formed != wanted:
+        raise SwarmError(
+            f"the swarm was formed with data-path port {formed}; --data-path-port {wanted} cannot change it",
+            f"omit --data-path-port (or pass {formed}), or form a new swarm: "
+            "'swarm-harness down' and 'up' for a lab, 'docker swarm leave --force' on every host otherwise",
+        )
+
+
 def bootstrap(cluster: Cluster, settings: SwarmSettings | None = None) -> BootstrapReport:
     settings = settings or SwarmSettings()
     report = BootstrapReport()
@@ -85,6 +98,8 @@ def bootstrap(cluster: Cluster, settings: SwarmSettings | None = None) -> Bootst
                 f"inspect 'docker info' on {node.name}; 'docker swarm leave --force' resets it",
             )
     client = cluster.docker(first)
+    if cluster_id and settings.data_path_port:
+        _check_data_path_port(client, settings.data_path_port)
     if not cluster_id:
         addr = swarm_address(first)
         log.info("initialising swarm on %s (%s)", first.name, addr)

@@ -79,6 +79,7 @@ class SSHHost:
                 "fix ssh.known_hosts_path in the inventory",
             ) from None
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        check_private_key(self.key_path)
         where = f"{self.name} ({self.address}:{self.port})"
         try:
             client.connect(
@@ -244,6 +245,7 @@ class SSHHost:
         host key or a rejected login fails at once.
         """
         last: list[str] = ["no attempt yet"]
+        check_private_key(self.key_path)  # a broken key never becomes ready: no waiting
 
         def _retryable(exc: BaseException) -> bool:
             if isinstance(exc, HostKeyError) or interrupts.stopping.is_set():
@@ -282,6 +284,27 @@ class SSHHost:
 
 def connect_all(inventory: Inventory) -> dict[str, SSHHost]:
     return {n.name: SSHHost.for_node(inventory, n) for n in inventory.nodes}
+
+
+def check_private_key(path: Path) -> None:
+    """A key file paramiko cannot read fails naming that file; otherwise the login fails
+    later as if sshd were down, and the author looks at the wrong host."""
+    try:
+        paramiko.PKey.from_path(path)
+    except paramiko.PasswordRequiredException:
+        raise TransportError(
+            f"private key {path} is encrypted with a passphrase",
+            "give the harness an unencrypted key (ssh-keygen -p -N '' -f KEY) in ssh.private_key_path",
+        ) from None
+    except (paramiko.SSHException, ValueError, UnicodeDecodeError) as exc:
+        raise TransportError(
+            f"private key {path} is not a valid SSH private key ({str(exc) or type(exc).__name__})",
+            "point ssh.private_key_path at an OpenSSH or PEM private key (ed25519, ecdsa or rsa)",
+        ) from None
+    except OSError as exc:
+        raise TransportError(
+            f"cannot read private key {path}: {exc.strerror}", "fix ssh.private_key_path in the inventory"
+        ) from None
 
 
 def run_parallel(

@@ -21,7 +21,7 @@ from harness.retry import NotYet, eventually
 from tests.lab.conftest import cli, leftovers
 
 LAB = "sigup"
-SUBNET = "198.18.42.0/24"
+SUBNET = "198.18.242.0/24"
 
 
 def _kernel_view(lab: str) -> list[str]:
