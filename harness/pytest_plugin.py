@@ -233,7 +233,13 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
     for svc in client.services.list(filters={"label": label}):
         svc.remove()
     quoted = label.replace("'", "")
-    cluster.run_all(f"docker ps -aq --filter 'label={quoted}' | xargs -r docker rm -f", timeout_s=60)
+    # Containers a test ran itself; a service's tasks are left to the swarm to stop
+    # gracefully (a forced removal kills them and dockerd logs a fatal task error).
+    cluster.run_all(
+        f"docker ps -a --filter 'label={quoted}' --format '{{{{.ID}}}} {{{{.Label \"com.docker.swarm.task.id\"}}}}'"
+        " | awk '$2 == \"\" {print $1}' | xargs -r docker rm -f",
+        timeout_s=60,
+    )
 
     def _networks_gone() -> None:
         # A swarm network stays "in use" until its tasks are torn down on every node.

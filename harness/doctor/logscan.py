@@ -2,9 +2,9 @@
 
 The allow-list (``dockerd_allowlist.json``, kept in the repository) names
 messages known to be harmless on a target, each with the reason it is
-harmless; an entry can also be tied to a capability, so a message that an
-unmet capability explains (e.g. ESP SA failures without ESP) is only allowed
-while the doctor reports that capability missing.
+harmless and the Engine versions it applies to; an entry can also be tied to a
+capability, so a message that an absent capability explains (e.g. ESP SA
+failures without ESP) is only allowed while the doctor measures it absent.
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ _SEVERE = re.compile(r"level=(error|fatal)|\bpanic[:(]|^panic", re.IGNORECASE)
 class AllowEntry:
     pattern: str
     reason: str
+    engines: tuple[str, ...]  # Engine version prefixes the message is known and harmless on
     capability: str | None = None
 
     def matches(self, line: str) -> bool:
         return re.search(self.pattern, line) is not None
+
+    def applies(self, engine: str, absent_caps: set[str]) -> bool:
+        on_engine = any(engine.startswith(v) for v in self.engines)
+        return on_engine and (self.capability is None or self.capability in absent_caps)
 
 
 @dataclass
@@ -56,21 +61,22 @@ class LogScan:
 
 
 def load_allowlist(path: Path = ALLOWLIST_PATH) -> list[AllowEntry]:
-    return [AllowEntry(**e) for e in json.loads(path.read_text())["entries"]]
+    return [
+        AllowEntry(**{**e, "engines": tuple(e["engines"])}) for e in json.loads(path.read_text())["entries"]
+    ]
 
 
 def classify(
-    lines: list[str], allow: list[AllowEntry], unmet_caps: set[str]
+    lines: list[str], allow: list[AllowEntry], unmet_caps: set[str], engine: str
 ) -> tuple[list[str], dict[str, int]]:
+    """Severe lines no entry allows on this node's ``engine`` with its absent capabilities."""
+    usable = [e for e in allow if e.applies(engine, unmet_caps)]
     unexpected: list[str] = []
     allowed: dict[str, int] = {}
     for line in lines:
         if not _SEVERE.search(line):
             continue
-        entry = next(
-            (e for e in allow if e.matches(line) and (e.capability is None or e.capability in unmet_caps)),
-            None,
-        )
+        entry = next((e for e in usable if e.matches(line)), None)
         if entry is None:
             unexpected.append(line)
         else:
@@ -86,10 +92,10 @@ def scan(cluster: Cluster, doctor: DoctorReport | None, since_epoch: int | None 
     )
     result = LogScan()
     for node, text in sorted(journals.items()):
-        unmet = {
-            c.name for c in (doctor.capabilities.get(node, {}).values() if doctor else []) if not c.present
-        }
-        unexpected, allowed = classify(redact(text).splitlines(), allow, unmet)
+        caps = doctor.capabilities.get(node, {}).values() if doctor else []
+        absent = {c.name for c in caps if c.state == "absent"}
+        engine = doctor.facts.get(node, {}).get("engine", "unknown") if doctor else "unknown"
+        unexpected, allowed = classify(redact(text).splitlines(), allow, absent, engine)
         result.unexpected[node] = unexpected
         result.allowed[node] = allowed
     return result

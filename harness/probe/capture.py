@@ -49,7 +49,8 @@ class WireCapture:
 
 
 def network_vni(cluster: Cluster, network: str) -> int:
-    attrs = cluster.manager_docker().api.inspect_network(network, verbose=True)
+    # Not verbose: a verbose inspect makes dockerd log an error line per remote endpoint.
+    attrs = cluster.manager_docker().api.inspect_network(network)
     vnis = (attrs.get("Options") or {}).get("com.docker.network.driver.overlay.vxlanid_list", "")
     if not vnis:
         raise ValueError(f"network {network} has no VXLAN id (is it an overlay?)")

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from harness import verdict
 from harness.doctor.report import run_doctor
 from harness.probe.diagnose import diagnose
 from harness.probe.matrix import PROTOCOLS, run_matrix, wait_matrix_passes
+from harness.probe.mtu import measure
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
+from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +64,35 @@ def test_blocked_vxlan_between_one_pair_is_pinpointed(
     assert causes[0].endswith("no datagram arrived (blocked on the path or by a firewall)")
     # Restored: the whole matrix passes again.
     assert run_matrix(shared_cluster, plain_probe).failing_pairs() == {}
+
+
+def test_random_vxlan_loss_is_reported_as_loss_not_as_a_pass_or_an_mtu_fault(
+    shared_cluster: Cluster, plain_probe: ProbeDeployment
+) -> None:
+    """Drop 30% of node1's VXLAN packets at node2: the matrix must not pass that pair cleanly,
+    it must say loss (or flaky), and the MTU check must blame loss, not size."""
+    node1 = swarm_address(shared_cluster.inventory.node("node1"))
+    rule = f"INPUT -p udp --dport 4789 -s {node1} -m statistic --mode random --probability 0.3 -j DROP"
+    wait_matrix_passes(shared_cluster, plain_probe)
+    shared_cluster.run("node2", f"iptables -w -I {rule}").check()
+    try:
+        result = run_matrix(shared_cluster, plain_probe, retry_after_s=1)
+        mtu_pairs = measure(shared_cluster, plain_probe, plain_probe.network)
+    finally:
+        shared_cluster.run("node2", f"iptables -w -D {rule}").check()
+    touched = {"node1->node2", "node2->node1"}
+    hit = {c.pair for c in result.checks if c.lost}
+    assert hit and hit <= touched, result.summary()
+    for c in result.checks:
+        if c.pair in touched and not c.ok:
+            assert c.symptom().kind == verdict.LOSS or c.detail.startswith("no answer"), c
+    clean = [c for c in result.checks if c.pair not in touched]
+    assert all(c.ok and not c.flaky for c in clean), result.summary()
+    # The lossy pairs are visible: failed with their loss counted, or flagged flaky.
+    assert result.failing_pairs() or result.flaky(), result.summary()
+    for pair in mtu_pairs:
+        if pair.pair in touched and pair.problems():
+            assert not any("smaller than the overlay MTU" in p for p in pair.problems()), pair
 
 
 def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: Cluster) -> None:

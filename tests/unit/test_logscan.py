@@ -12,26 +12,36 @@ PVID_LINE = (
     'level=error msg="enabling default vlan on bridge br0 failed open '
     '/sys/class/net/br0/bridge/default_pvid: permission denied"'
 )
-UNKNOWN_LINE = 'level=error msg="Inconsistent driver and libnetwork state for endpoint d745eaac"'
+UNKNOWN_LINE = 'level=error msg="failed allocating task 3k2j for network harness-plain: no available IPv4 addresses"'
 PANIC_LINE = "panic: runtime error: invalid memory address or nil pointer dereference"
 INFO_LINE = 'level=info msg="Daemon has completed initialization"'
 
 
-def test_every_allowlist_entry_has_a_reason() -> None:
+def test_every_allowlist_entry_has_a_reason_and_its_engine_versions() -> None:
     entries = load_allowlist()
     assert entries and all(len(e.reason) > 30 for e in entries)
+    assert all(e.engines and all(v[:1].isdigit() for v in e.engines) for e in entries)
+
+
+def test_an_entry_applies_only_to_the_engine_versions_it_names() -> None:
+    allow = load_allowlist()
+    assert classify([PVID_LINE], allow, set(), "26.1.5")[0] == []
+    assert classify([PVID_LINE], allow, set(), "28.5.2")[0] == [PVID_LINE]
+    assert classify([PVID_LINE], allow, set(), "unknown")[0] == [PVID_LINE]
 
 
 def test_capability_bound_entries_only_apply_while_unmet() -> None:
     allow = load_allowlist()
-    unexpected, allowed = classify([IPVS_LINE], allow, unmet_caps={"ipvs"})
+    unexpected, allowed = classify([IPVS_LINE], allow, unmet_caps={"ipvs"}, engine="20.10.24")
     assert unexpected == [] and sum(allowed.values()) == 1
-    unexpected, _ = classify([IPVS_LINE], allow, unmet_caps=set())
+    unexpected, _ = classify([IPVS_LINE], allow, unmet_caps=set(), engine="20.10.24")
     assert unexpected == [IPVS_LINE]
 
 
 def test_unknown_errors_and_panics_are_reported_info_is_ignored() -> None:
-    unexpected, allowed = classify([PVID_LINE, UNKNOWN_LINE, PANIC_LINE, INFO_LINE], load_allowlist(), set())
+    unexpected, allowed = classify(
+        [PVID_LINE, UNKNOWN_LINE, PANIC_LINE, INFO_LINE], load_allowlist(), set(), "26.1.5"
+    )
     assert unexpected == [UNKNOWN_LINE, PANIC_LINE]
     assert sum(allowed.values()) == 1
 
