@@ -20,6 +20,7 @@ from harness.doctor.report import remeasure
 from harness.probe.diagnose import diagnose, failing_nodes
 from harness.probe.matrix import PROTOCOLS, MatrixResult, PairCheck, run_matrix
 from harness.probe.service import ProbeDeployment
+from harness.run_verdict import FLAKY_PROPERTY
 from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure, Symptom
@@ -79,14 +80,21 @@ def explain(
     return _explain
 
 
-def _flaky_verdict(cells: list[PairCheck], strict: bool, where: str) -> None:
+def _flaky_verdict(
+    cells: list[PairCheck], strict: bool, where: str, record_property: Callable[[str, object], None]
+) -> None:
+    """A pass that needed the retry: a failure in strict mode, else a warning the run verdict counts."""
     if not cells:
         return
-    text = f"{where}: passed only on the retry: " + "; ".join(f"{c.pair} {c.protocol}: {c.detail}" for c in cells)
+    text = f"{where}: passed only on the retry: " + "; ".join(
+        f"{c.pair} {c.protocol}: {c.detail}" for c in cells
+    )
     if strict:
         raise CheckFailure(
-            f"strict mode: {text}", [Symptom("loss", (c.src, c.dst), f"{c.protocol}: {c.detail}") for c in cells]
+            f"strict mode: {text}",
+            [Symptom("loss", (c.src, c.dst), f"{c.protocol}: {c.detail}") for c in cells],
         )
+    record_property(FLAKY_PROPERTY, text)
     warnings.warn(text, stacklevel=2)
 
 
@@ -96,6 +104,7 @@ def test_matrix(
     matrix_for: Callable[[str], MatrixResult],
     explain: Callable[[str, MatrixResult], list[str]],
     harness_strict: bool,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """All ordered pairs on the network pass every protocol."""
     result = matrix_for(kind)
@@ -103,7 +112,7 @@ def test_matrix(
     if result.failing_pairs():
         causes = explain(kind, result)
         raise CheckFailure(result.summary() + "\ndiagnosis:\n  " + "\n  ".join(causes), result.symptoms())
-    _flaky_verdict(result.flaky(), harness_strict, f"network {result.network}")
+    _flaky_verdict(result.flaky(), harness_strict, f"network {result.network}", record_property)
 
 
 @pytest.mark.parametrize("kind", NETWORKS)
@@ -114,6 +123,7 @@ def test_pair(
     explain: Callable[[str, MatrixResult], list[str]],
     harness_networks: dict[str, NetworkSpec],
     harness_strict: bool,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """One ordered pair: ICMP, TCP, UDP and HTTP from the source's task reach the destination's."""
     src, dst = harness_pair
@@ -129,4 +139,6 @@ def test_pair(
             + ("\ndiagnosis: " + " | ".join(causes) if causes else ""),
             [c.symptom() for c in failed],
         )
-    _flaky_verdict([c for c in checks if c.flaky], harness_strict, f"{src}->{dst} on {result.network}")
+    _flaky_verdict(
+        [c for c in checks if c.flaky], harness_strict, f"{src}->{dst} on {result.network}", record_property
+    )
