@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="list labs and their machines")
     st.add_argument("--lab", help="only this lab")
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--json", action="store_true", help="print the labs and machines as JSON")
     st.set_defaults(fn=cmd_status)
 
     pg = sub.add_parser("purge", help="remove every lab object the harness created (by name prefix)")
@@ -328,23 +328,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("lab", help="low-level lab operations (used by terraform/local)")
     lb_sub = lb.add_subparsers(dest="lab_cmd", required=True)
-    nc = lb_sub.add_parser("network-create")
-    nc.add_argument("--lab", required=True)
-    nc.add_argument("--subnet", required=True)
-    nc.add_argument("--run-dir", required=True)
-    nd = lb_sub.add_parser("network-destroy")
-    nd.add_argument("--lab", required=True)
-    mc = lb_sub.add_parser("machine-create")
-    for opt in ("--lab", "--node", "--address", "--subnet", "--release", "--run-dir"):
-        mc.add_argument(opt, required=True)
-    mc.add_argument("--index", type=int, required=True)
-    mc.add_argument("--kind", choices=["nspawn", "vm", "uml"], default="nspawn")
-    for op in ("machine-destroy", "start", "stop", "restart", "status", "swap"):
-        sp = lb_sub.add_parser(op)
-        sp.add_argument("--lab", required=True)
-        sp.add_argument("--node", required=True)
+
+    def lab_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--lab", required=True, help="lab name, as given to 'up --lab'")
+
+    def node_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--node", required=True, help="machine name in the lab, e.g. node2")
+
+    nc = lb_sub.add_parser("network-create", help="create the lab's bridge (terraform/local calls this)")
+    lab_arg(nc)
+    nc.add_argument("--subnet", required=True, help="the lab LAN, e.g. 198.18.0.0/24")
+    nc.add_argument("--run-dir", required=True, help="run directory that owns the lab")
+    nd = lb_sub.add_parser("network-destroy", help="remove the lab's machines and bridge")
+    lab_arg(nd)
+    mc = lb_sub.add_parser("machine-create", help="create and boot one machine (terraform/local calls this)")
+    lab_arg(mc)
+    node_arg(mc)
+    mc.add_argument("--address", required=True, help="the machine's address on the lab LAN")
+    mc.add_argument("--subnet", required=True, help="the lab LAN the address belongs to")
+    mc.add_argument("--release", required=True, help="image release: bookworm or trixie")
+    mc.add_argument("--run-dir", required=True, help="run directory holding the SSH key and known_hosts")
+    mc.add_argument("--index", type=int, required=True, help="node number, 1-16 (names its veth or tap)")
+    mc.add_argument("--kind", choices=["nspawn", "vm"], default="nspawn", help="machine kind (default: nspawn)")
+    helps = {
+        "machine-destroy": "power off and remove one machine",
+        "start": "boot a stopped machine",
+        "stop": "power off a machine, keeping its disk and Docker state",
+        "restart": "stop, then start a machine",
+        "status": "one machine's state as JSON",
+        "swap": "replace a stopped machine's OS image, keeping /var/lib/docker and /etc/docker",
+    }
+    for op, text in helps.items():
+        sp = lb_sub.add_parser(op, help=text)
+        lab_arg(sp)
+        node_arg(sp)
         if op == "swap":
-            sp.add_argument("--release", required=True)
+            sp.add_argument("--release", required=True, help="the new image release: bookworm or trixie")
     lb.set_defaults(fn=cmd_lab)
 
     from harness import cli_swarm

@@ -269,10 +269,12 @@ def add_commands(sub: Any) -> None:
     bs.set_defaults(fn=cmd_bootstrap)
 
     dr = sub.add_parser("doctor", help="measure capabilities and port reachability per node")
-    dr.add_argument("--inventory", required=True)
-    dr.add_argument("--json", action="store_true")
+    dr.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
+    dr.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     dr.add_argument("--no-ports", action="store_true", help="skip the node-pair port checks")
-    dr.add_argument("--data-path-port", type=int, default=None)
+    dr.add_argument(
+        "--data-path-port", type=int, default=None, help="VXLAN port to check between nodes (default 4789)"
+    )
     dr.add_argument("--out", help="also write the JSON report here")
     dr.add_argument("--strict", action="store_true", help="exit 1 if anything is unmet or blocked")
     dr.set_defaults(fn=cmd_doctor)
@@ -281,12 +283,18 @@ def add_commands(sub: Any) -> None:
     rn.add_argument("--inventory", help="use these existing hosts instead of creating a local lab")
     rn.add_argument("--lab", default="lab", help="lab name (default: lab)")
     rn.add_argument("--run-dir", type=Path, help="run directory (default: runs/LAB)")
-    rn.add_argument("--target", default="local")
-    rn.add_argument("--nodes", type=int, default=3)
-    rn.add_argument("--managers", type=int, default=1)
-    rn.add_argument("--release", default="bookworm")
-    rn.add_argument("--node-release", action="append", default=[], metavar="NODE=RELEASE")
-    rn.add_argument("--subnet", default="198.18.0.0/24")
+    rn.add_argument("--target", default="local", help="terraform/<target> module (default: local)")
+    rn.add_argument("--nodes", type=int, default=3, help="number of lab machines, 1-16 (default: 3)")
+    rn.add_argument("--managers", type=int, default=1, help="swarm managers (default: 1)")
+    rn.add_argument("--release", default="bookworm", help="bookworm (Engine 20.10) or trixie (26.1)")
+    rn.add_argument(
+        "--node-release",
+        action="append",
+        default=[],
+        metavar="NODE=RELEASE",
+        help="per-node image release, e.g. node3=trixie (repeatable)",
+    )
+    rn.add_argument("--subnet", default="198.18.0.0/24", help="lab LAN (default: 198.18.0.0/24)")
     add_kind_option(rn)
     rn.add_argument(
         "-var",
@@ -318,7 +326,7 @@ def add_commands(sub: Any) -> None:
     rn.set_defaults(fn=cmd_run)
 
     ug = sub.add_parser("upgrade", help="rolling Engine upgrade node by node under traffic, with a report")
-    ug.add_argument("--inventory", required=True)
+    ug.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
     ug.add_argument(
         "--to", default="trixie", help="lab image release to upgrade to (default: trixie, Engine 26.1)"
     )

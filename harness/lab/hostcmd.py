@@ -19,6 +19,9 @@ LAB_TOOLS = {
     "debootstrap": "debootstrap",
     "ssh-keygen": "openssh-client",
     "mount": "mount",
+    "linux.uml": "user-mode-linux",
+    "mkfs.ext4": "e2fsprogs",
+    "qemu-system-x86_64": "qemu-system-x86",
 }
 
 
@@ -66,7 +69,7 @@ def run(
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise LabError(
             f"host command failed ({proc.returncode}): {' '.join(args)}: {' | '.join(tail)}",
-            "see the message above; 'swarm-harness purge' removes lab leftovers",
+            "see the message above; 'swarm-harness purge --lab NAME' removes that lab's leftovers",
         )
     return proc
 

@@ -253,7 +253,8 @@ def down(run_dir: Path) -> None:
     if info is None:
         raise UserInputError(
             f"{run_dir} is not a run directory (no run.json)",
-            "pass the --run-dir printed by 'swarm-harness up', or use 'swarm-harness purge'",
+            "pass the --run-dir printed by 'swarm-harness up'; 'swarm-harness purge --lab NAME' "
+            "removes one lab's leftovers without a run directory",
         )
     runner = TerraformRunner(info.target, run_dir)
     lab_name = str(info.variables.get("lab_name", ""))

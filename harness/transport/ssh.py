@@ -298,7 +298,8 @@ def check_private_key(path: Path) -> None:
         ) from None
     except (paramiko.SSHException, ValueError, UnicodeDecodeError) as exc:
         raise TransportError(
-            f"private key {path} is not a valid SSH private key ({str(exc) or type(exc).__name__})",
+            f"private key {path} is not a valid SSH private key "
+            f"({(str(exc) or type(exc).__name__).split('. ')[0]})",
             "point ssh.private_key_path at an OpenSSH or PEM private key (ed25519, ecdsa or rsa)",
         ) from None
     except OSError as exc:
