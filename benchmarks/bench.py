@@ -3,6 +3,7 @@
     sudo .venv/bin/python -m benchmarks.bench lab [--cold]   # image build, up->ready, RSS per machine
     sudo .venv/bin/python -m benchmarks.bench swarm          # bootstrap, matrix suite, whole `run`
     sudo .venv/bin/python -m benchmarks.bench suites         # each suite's wall time, -n 0 and -n auto
+    sudo .venv/bin/python -m benchmarks.bench soak --runs 10 # the main job N times: every failure and flake
 
 Uses its own lab name and subnet (bench, 198.18.12.0/24) and tears it down.
 """
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +153,25 @@ def bench_suites(workers: tuple[str, ...] = ("0", "auto")) -> dict[str, Any]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["lab", "swarm", "suites"])
+    p.add_argument("what", choices=["lab", "swarm", "suites", "soak"])
     p.add_argument("--cold", action="store_true", help="also time a cold image build (about 90 s)")
+    p.add_argument("--runs", type=int, default=10, help="soak: how many main-job runs (default 10)")
+    p.add_argument(
+        "--suites", action="append", default=[], help="soak: a suite path to run (repeatable; default: all)"
+    )
+    p.add_argument("--reuse", action="store_true", help="soak: one lab for every run instead of a fresh one each")
+    p.add_argument("--out", default="runs/soak", help="soak: where soak.json and the run directories go")
     args = p.parse_args()
-    runs = {"lab": lambda: bench_lab(args.cold), "swarm": bench_swarm, "suites": bench_suites}
+    if args.what == "soak" and args.runs < 1:
+        p.error("--runs must be at least 1")
+    from benchmarks.soak import soak
+
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "lab": lambda: bench_lab(args.cold),
+        "swarm": bench_swarm,
+        "suites": bench_suites,
+        "soak": lambda: soak(args.runs, args.suites, args.reuse, Path(args.out)),
+    }
     result = runs[args.what]()
     print(json.dumps(result, indent=2))
     return 0

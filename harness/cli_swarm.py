@@ -9,10 +9,13 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, TransportError, UserInputError
 from harness.runner import DEFAULT_MARKERS
+
+if TYPE_CHECKING:
+    from harness.run_verdict import RunVerdict
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli import check_target_options, harness_command, local_spec
     from harness.inventory import load_inventory
     from harness.provision.cluster import down, parse_vars, up_local, up_terraform
+    from harness.run_verdict import run_verdict
     from harness.rundir import default_run_dir
     from harness.runner import (
         StageTimer,
@@ -116,6 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         junit_properties,
         prepare_cluster,
         run_suites,
+        saved_doctor,
         scan_logs,
         write_report,
     )
@@ -136,6 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         load_inventory(args.inventory)
         run_dir = Path(args.inventory).resolve().parent
     reached = True
+    verdict: RunVerdict | None = None
     record: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     exit_code = 2
     try:
@@ -191,6 +197,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             record["fault_timings"] = junit_properties(run_dir / "reports" / "junit-disruptive.xml")
             exit_code = exit_code or faults_rc
         record["dockerd_log_scan"] = timer.run("log scan", scan_logs, inv, run_dir)
+        verdict = run_verdict(
+            [run_dir / "reports" / "junit.xml", run_dir / "reports" / "junit-disruptive.xml"],
+            saved_doctor(run_dir),
+            record["dockerd_log_scan"]["unexpected"],
+            args.strict,
+        )
+        record["verdict"] = verdict.to_dict()
+        # The verdict decides, except where pytest itself broke (usage error, interrupted).
+        exit_code = verdict.exit_code if exit_code in (0, 1) else exit_code
     except KeyboardInterrupt:
         log.error("interrupted; tearing down")
         exit_code = 130
@@ -211,12 +226,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if run_dir.exists() and reached:
             path = write_report(run_dir, record)
             log.info("report: %s", path)
-    counts = record.get("junit", {})
     print(
-        f"run finished in {record['total_s']:.0f}s: "
-        + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "tests")
-        + f"; stages: {', '.join(f'{k} {v:.1f}s' for k, v in timer.stages.items())}"
+        f"run finished in {record['total_s']:.0f}s; stages: "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in timer.stages.items())
     )
+    if verdict is not None:
+        print(verdict.summary())
     print(f"reports: {run_dir}/reports/junit.xml, {run_dir}/reports/report.json")
     if args.keep and own_cluster:
         print(f"cluster kept; tear it down with: swarm-harness down --run-dir {run_dir}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.doctor.report import run_doctor
+from harness.doctor.report import DoctorReport, run_doctor
 from harness.interrupts import stop_child
 from harness.inventory import Inventory, load_inventory
 from harness.probe.image import ensure_probe_images
@@ -131,13 +131,20 @@ def inventory_at(run_dir: Path) -> Inventory:
     return load_inventory(run_dir / "inventory.json")
 
 
+def saved_doctor(run_dir: Path) -> DoctorReport | None:
+    """The doctor's report the run measured, or None when it is missing or unreadable."""
+    path = run_dir / "doctor.json"
+    try:
+        return DoctorReport.from_dict(json.loads(path.read_text())) if path.is_file() else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def scan_logs(inventory: Inventory, run_dir: Path) -> dict[str, Any]:
     """Scan every node's dockerd journal against the allow-list; write and print the result."""
     from harness.doctor.logscan import scan
-    from harness.doctor.report import DoctorReport
 
-    doctor_path = run_dir / "doctor.json"
-    doctor = DoctorReport.from_dict(json.loads(doctor_path.read_text())) if doctor_path.is_file() else None
+    doctor = saved_doctor(run_dir)
     info = read_info(run_dir)
     cluster = Cluster(inventory, info.run_id if info else "adhoc")
     try:
