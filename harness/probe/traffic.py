@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import shlex
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -31,8 +32,14 @@ LOAD_LIMIT_S = 900
 
 @dataclass
 class NodeLoad:
+    """One client's counts. The agent times its failures from its own start, so the
+    harness notes when that start can have been, on its own clock (``time.monotonic()``):
+    not before ``launched_s``, and ``running_s`` plus the agent's start-up at the latest."""
+
     node: str
     result: dict[str, Any]
+    launched_s: float | None = None
+    running_s: float | None = None
 
 
 @dataclass
@@ -78,6 +85,31 @@ class TrafficSummary:
                 out[n.node] = (float(first), float(last))
         return out
 
+    def failures_outside(self, begin_s: float, end_s: float, slack_s: float = 2.0) -> dict[str, str]:
+        """Per node, failures that certainly fell before ``begin_s`` or after ``end_s``
+        (harness clock), ``slack_s`` allowed for the agent's start-up and clock reads.
+
+        A node whose start was not recorded cannot be placed in time and is named too:
+        its failures could lie anywhere.
+        """
+        out = {}
+        windows = self.error_windows()
+        for n in self.per_node:
+            if n.node not in windows:
+                continue
+            first, last = windows[n.node]
+            if n.launched_s is None or n.running_s is None:
+                out[n.node] = f"failures at {first:.2f}-{last:.2f}s of a load whose start was not recorded"
+                continue
+            found = []
+            if n.running_s + first < begin_s - slack_s:
+                found.append(f"first failure {begin_s - (n.running_s + first):.2f}s or more before")
+            if n.launched_s + last > end_s + slack_s:
+                found.append(f"last failure {(n.launched_s + last) - end_s:.2f}s or more after")
+            if found:
+                out[n.node] = ", ".join(found) + f" the {end_s - begin_s:.2f}s window"
+        return out
+
     def describe(self) -> str:
         windows = ", ".join(f"{k} {a:.2f}-{b:.2f}s" for k, (a, b) in sorted(self.error_windows().items()))
         return (
@@ -110,6 +142,8 @@ class _Client:
         tag = secrets.token_hex(4)
         self.out = f"/tmp/load-{tag}.json"
         self.pidfile = f"/tmp/load-{tag}.pid"
+        self.launched_s: float | None = None
+        self.running_s: float | None = None
 
     def _exec(self, script: str, detach: bool = False) -> Any:
         flag = "-d " if detach else ""
@@ -117,6 +151,7 @@ class _Client:
         return self.cluster.host(self.task.node).run(cmd, timeout_s=30)
 
     def start(self) -> None:
+        self.launched_s = time.monotonic()
         load = (
             f"python3 /agent.py load {shlex.quote(self.url)} --duration-s {LOAD_LIMIT_S} "
             f"--interval-s {self.interval_s} --timeout-s {self.timeout_s} --out {self.out}"
@@ -130,6 +165,7 @@ class _Client:
                 raise NotYet(f"no load client pid in {self.pidfile} on {self.task.node} yet")
 
         eventually(_running, 20, f"the load client on {self.task.node} to start", interval_s=0.5)
+        self.running_s = time.monotonic()
 
     def stop(self) -> NodeLoad:
         self._exec(f"kill -TERM $(cat {self.pidfile})")
@@ -153,7 +189,7 @@ class _Client:
             )
         finally:
             self._exec(f"rm -f {self.out} {self.pidfile}")
-        return NodeLoad(self.task.node, doc)
+        return NodeLoad(self.task.node, doc, self.launched_s, self.running_s)
 
 
 class LoadFromEveryNode:
