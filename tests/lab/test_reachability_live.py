@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -115,9 +116,10 @@ def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: C
     assert len(causes) == 1
     assert causes[0].startswith("ESP unavailable on node1, node2, node3 (measured ")
     assert "kernel lacks ESP (INET_ESP)" in causes[0]
-    # dockerd itself confirms it could not install the SAs.
-    journal = shared_cluster.run("node1", "journalctl -u docker --no-pager | grep -i 'esp' | tail -3").stdout
-    assert "SA" in journal or "esp" in journal.lower()
+    # dockerd itself confirms it could not install the SAs: "Failed Adding rSA{... Proto: esp ...}".
+    journal = shared_cluster.run("node1", "journalctl -u docker --no-pager -o cat").stdout
+    refused = [ln for ln in journal.splitlines() if re.search(r"Failed Adding [rf]SA\b.*\besp\b", ln)]
+    assert refused, "dockerd logged no failure to add an ESP SA on node1"
 
 
 def _suite(run_dir: Path, junit: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -152,6 +154,31 @@ def test_strict_mode_fails_unmet_capability(shared_run_dir: Path, tmp_path: Path
         failure = case.find("error")
     assert failure is not None
     assert "strict mode: unmet capability esp on node1, node2, node3" in (failure.get("message") or "")
+
+
+def test_a_fault_after_the_doctor_ran_is_diagnosed_from_a_fresh_measurement(
+    shared_run_dir: Path, shared_cluster: Cluster, tmp_path: Path
+) -> None:
+    """node2 drops all VXLAN after the doctor's report was written: the suite's own matrix check
+    must name the blocked port per pair from a measurement taken now, not 'no cause'."""
+    run_doctor(shared_cluster).write(shared_run_dir / "doctor.json")  # fresh and clean: no block yet
+    rule = "INPUT -p udp --dport 4789 -j DROP"
+    shared_cluster.run("node2", f"iptables -w -I {rule}").check()
+    junit = tmp_path / "junit.xml"
+    try:
+        proc = _suite(shared_run_dir, junit, "-k", "test_matrix and plain")
+    finally:
+        shared_cluster.run("node2", f"iptables -w -D {rule}").check()
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    case = ET.parse(junit).getroot().find(".//testcase")
+    assert case is not None
+    failure = case.find("failure")
+    assert failure is not None, proc.stdout[-2000:]
+    text = (failure.get("message") or "") + (failure.text or "")
+    assert "4 of 6 pairs failed" in text, text[:2000]
+    for src in ("node1", "node3"):
+        assert f"VXLAN data path port 4789/udp blocked from {src} to node2 (measured " in text, text[:3000]
+    assert "the doctor found no cause" not in text
 
 
 def test_suite_labels_and_cleans_up_its_objects(
