@@ -107,3 +107,56 @@ def test_signal_during_up_leaves_nothing(
         assert record["status"] == "interrupted"
     else:
         assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_during_run_tears_down(tmp_path: Path, signum: int) -> None:
+    """Once `up` is done `run` holds a lab; a signal while it bootstraps still ends in `down`."""
+    assert leftovers(LAB) == [], "an earlier test left this lab behind"
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--lab",
+            LAB,
+            "--run-dir",
+            str(run_dir),
+            "--subnet",
+            SUBNET,
+            "--nodes",
+            "2",
+            "--suites",
+            "suites/overlay",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def _bootstrapping() -> None:
+            if not (run_dir / "inventory.json").is_file():
+                raise NotYet("up not finished")
+
+        eventually(_bootstrapping, 300, "run to reach bootstrap", interval_s=0.1)
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if leftovers(LAB):
+            cli("purge", "--lab", LAB)
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and f"interrupted by {name} during run" in errors[0], err[-3000:]
+    assert "torn down" in errors[0]
+    assert _kernel_view(LAB) == []
+    assert leftovers(LAB) == []
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "down"
