@@ -349,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--release", required=True, help="image release: bookworm or trixie")
     mc.add_argument("--run-dir", required=True, help="run directory holding the SSH key and known_hosts")
     mc.add_argument("--index", type=int, required=True, help="node number, 1-16 (names its veth or tap)")
-    mc.add_argument("--kind", choices=["nspawn", "vm"], default="nspawn", help="machine kind (default: nspawn)")
+    mc.add_argument(
+        "--kind", choices=["nspawn", "vm", "uml"], default="nspawn", help="machine kind (default: nspawn)"
+    )
     helps = {
         "machine-destroy": "power off and remove one machine",
         "start": "boot a stopped machine",

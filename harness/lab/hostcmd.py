@@ -21,6 +21,7 @@ LAB_TOOLS = {
     "mount": "mount",
     "linux.uml": "user-mode-linux",
     "mkfs.ext4": "e2fsprogs",
+    "gcc": "gcc",
     "qemu-system-x86_64": "qemu-system-x86",
 }
 

@@ -53,13 +53,20 @@ RECIPE_REVISION = 1
 
 @dataclass(frozen=True)
 class Recipe:
-    kind: str  # "machine" (nspawn), "vm" or "probe"
+    kind: str  # "machine" (nspawn), "vm", "uml" or "probe"
     release: str
     packages: tuple[str, ...]
+    # An image made from another cached image rather than by debootstrap (uml), and
+    # what else it is made of (the UML kernel's release): both part of its key.
+    base: Recipe | None = None
+    variant: str = ""
 
     @property
     def key(self) -> str:
-        blob = json.dumps([self.kind, self.release, sorted(self.packages), RECIPE_REVISION])
+        parts: list[object] = [self.kind, self.release, sorted(self.packages), RECIPE_REVISION]
+        if self.base is not None:
+            parts += [self.base.key, self.variant]
+        blob = json.dumps(parts)
         return f"{self.kind}-{self.release}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
@@ -70,7 +77,7 @@ EXTRA_PACKAGES = {"trixie": ("docker-cli",)}
 # A VM boots its own stock kernel (with ip_vs, esp4 and gcm as modules) and needs udev
 # for its disks' device units and kmod to load those modules.
 VM_PACKAGES = ("linux-image-cloud-amd64", "udev", "kmod")
-MACHINE_KINDS = ("nspawn", "vm")
+MACHINE_KINDS = ("nspawn", "vm", "uml")
 
 
 def machine_recipe(release: str, kind: str = "nspawn") -> Recipe:
@@ -84,6 +91,11 @@ def machine_recipe(release: str, kind: str = "nspawn") -> Recipe:
     packages = MACHINE_PACKAGES + EXTRA_PACKAGES.get(release, ())
     if kind == "vm":
         return Recipe("vm", release, packages + VM_PACKAGES)
+    if kind == "uml":
+        from harness.lab import uml
+
+        base = Recipe("machine", release, packages)
+        return Recipe("uml", release, packages + uml.PACKAGES, base, f"linux.uml-{uml.kernel_release()}")
     return Recipe("machine", release, packages)
 
 
@@ -125,14 +137,20 @@ def ensure_image(recipe: Recipe, rebuild: bool = False) -> Path:
         if is_cached(recipe) and not rebuild:
             return final / "root"
         hostcmd.require_root()
-        hostcmd.require_tools(["debootstrap"])
+        base_root = ensure_image(recipe.base) if recipe.base is not None else None
         staging = images_dir() / f".{recipe.key}.building"
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         started = time.monotonic()
-        _debootstrap(recipe, staging / "root")
-        _post_process(recipe, staging / "root")
+        if base_root is not None:
+            from harness.lab import uml
+
+            uml.build_image(base_root, staging)
+        else:
+            hostcmd.require_tools(["debootstrap"])
+            _debootstrap(recipe, staging / "root")
+            _post_process(recipe, staging / "root")
         elapsed = time.monotonic() - started
         (staging / "complete.json").write_text(
             json.dumps(

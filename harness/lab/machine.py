@@ -1,8 +1,9 @@
-"""One lab machine: a host booting systemd, sshd and dockerd, of one of two kinds.
+"""One lab machine: a host booting systemd, sshd and dockerd, of one of three kinds.
 
 ``nspawn`` machines are containers sharing this kernel; ``vm`` machines are QEMU
-guests with their own stock kernel. Both start from the same root: an overlay over
-a shared cached image, so machines are cheap; ``/var/lib/docker`` (which overlay2
+guests with their own stock kernel; ``uml`` machines are User-Mode Linux kernels run
+as processes (their own kernel at native CPU speed). All start from the same root: an
+overlay over a shared cached image, so machines are cheap; ``/var/lib/docker`` (which overlay2
 refuses to sit on overlayfs) and ``/etc/docker`` are kept outside that overlay.
 That split is also what lets ``swap_image`` replace the OS and engine of a stopped
 machine while its swarm state survives, the way an operator upgrades a host. What
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.errors import LabError
-from harness.lab import hostcmd, images, network, nspawn, rootfs, vm
+from harness.lab import hostcmd, images, network, nspawn, rootfs, uml, vm
 from harness.lab.naming import (
     gateway_address,
     machine_dir,
@@ -42,7 +43,7 @@ class MachineState:
     image_key: str
     run_dir: str
     pid: int | None = None
-    kind: str = "nspawn"  # or "vm" (see vm.py)
+    kind: str = "nspawn"  # or "vm" (see vm.py) or "uml" (see uml.py)
 
     @property
     def dir(self) -> Path:
@@ -91,7 +92,7 @@ def list_states(lab: str) -> list[MachineState]:
 
 
 class MachineKind(Protocol):
-    """What each machine kind (a module: ``nspawn`` or ``vm``) offers the lab."""
+    """What each machine kind (a module: ``nspawn``, ``vm`` or ``uml``) offers the lab."""
 
     def is_running(self, state: MachineState) -> bool: ...
 
@@ -104,7 +105,7 @@ class MachineKind(Protocol):
     def release_network(self, state: MachineState) -> None: ...
 
 
-KINDS: dict[str, MachineKind] = {"nspawn": nspawn, "vm": vm}
+KINDS: dict[str, MachineKind] = {"nspawn": nspawn, "vm": vm, "uml": uml}
 
 
 def _kind(state: MachineState) -> MachineKind:

@@ -149,3 +149,16 @@ def delete_node_netns(lab: str, node: str, veth: str) -> None:
         hostcmd.run(["ip", "netns", "del", ns])
     if _link_exists(veth):
         hostcmd.run(["ip", "link", "del", veth])
+
+
+def create_tap(bridge: str, name: str) -> None:
+    """A tap on the lab bridge, for a machine kind whose NIC is a host process's file
+    descriptor (QEMU, UML) rather than a veth in a namespace."""
+    if not _link_exists(name):
+        hostcmd.run(["ip", "tuntap", "add", "dev", name, "mode", "tap"])
+    hostcmd.run(["ip", "link", "set", name, "mtu", str(LAB_MTU), "master", bridge, "up"])
+
+
+def delete_tap(name: str) -> None:
+    if _link_exists(name):
+        hostcmd.run(["ip", "link", "del", name], check=False)

@@ -14,7 +14,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from harness.lab import hostcmd, vm
+from harness.lab import hostcmd, uml, vm
 from harness.lab.naming import (
     BRIDGE_PREFIX,
     MACHINE_PREFIX,
@@ -45,6 +45,10 @@ def purge(lab: str | None = None) -> list[str]:
     for pid in vm.qemu_pids(f"{MACHINE_PREFIX}{lab + '-' if lab else ''}"):
         os.kill(pid, signal.SIGKILL)  # a VM's disks are about to be deleted: no need to flush
         removed.append(f"VM process {pid}")
+    for pid in uml.uml_pids(f"{MACHINE_PREFIX}{lab + '-' if lab else ''}"):
+        # A UML machine's disks go next as well; its helper processes match the same name.
+        os.kill(pid, signal.SIGKILL)
+        removed.append(f"UML process {pid}")
     pids = _nspawn_pids(lab)
     for pid in pids:
         os.kill(pid, signal.SIGTERM)

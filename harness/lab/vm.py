@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import LabError
-from harness.lab import hostcmd, rootfs
+from harness.lab import hostcmd, network, rootfs
 from harness.lab.naming import bridge_name
 from harness.retry import NotYet, eventually
 
@@ -123,33 +123,29 @@ def provision(state: MachineState) -> None:
 
 def build_disks(state: MachineState) -> None:
     """The root disk from the machine's root (rebuilt on every image swap); the data disk
-    once, from the machine's ``docker`` and ``etc-docker`` directories."""
+    once."""
     disk = state.dir / "root.img"
     disk.unlink(missing_ok=True)
     log.info("%s: writing the VM root disk", state.node)
     hostcmd.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(state.root), str(disk), ROOT_DISK])
-    data = state.dir / "data.img"
-    if not data.exists():
-        staging = state.dir / "data-seed"
-        shutil.rmtree(staging, ignore_errors=True)
-        (staging / "docker").mkdir(parents=True)
-        shutil.copytree(state.dir / "etc-docker", staging / "etc-docker")
-        hostcmd.run(["mkfs.ext4", "-q", "-F", "-L", "data", "-d", str(staging), str(data), DATA_DISK])
-        shutil.rmtree(staging, ignore_errors=True)
+    build_data_disk(state)
     kernel, initrd = _kernel(state.root)
     shutil.copy2(kernel, state.dir / "vmlinuz")
     shutil.copy2(initrd, state.dir / "initrd.img")
 
 
-def _tap_up(state: MachineState) -> None:
-    links = json.loads(hostcmd.run(["ip", "-j", "link", "show"]).stdout or "[]")
-    if not any(link.get("ifname") == state.veth for link in links):
-        hostcmd.run(["ip", "tuntap", "add", "dev", state.veth, "mode", "tap"])
-    hostcmd.run(["ip", "link", "set", state.veth, "master", bridge_name(state.lab), "up"])
-
-
-def tap_down(state: MachineState) -> None:
-    hostcmd.run(["ip", "link", "del", state.veth], check=False)
+def build_data_disk(state: MachineState) -> None:
+    """Docker's state and /etc/docker on a disk of their own, written once from the
+    machine's ``docker`` and ``etc-docker`` directories: it outlives image swaps."""
+    data = state.dir / "data.img"
+    if data.exists():
+        return
+    staging = state.dir / "data-seed"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "docker").mkdir(parents=True)
+    shutil.copytree(state.dir / "etc-docker", staging / "etc-docker")
+    hostcmd.run(["mkfs.ext4", "-q", "-F", "-L", "data", "-d", str(staging), str(data), DATA_DISK])
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _prepare(state: MachineState) -> None:
@@ -168,7 +164,7 @@ def image_swapped(state: MachineState) -> None:
 
 
 def release_network(state: MachineState) -> None:
-    tap_down(state)
+    network.delete_tap(state.veth)
 
 
 def start(state: MachineState) -> int:
@@ -176,7 +172,7 @@ def start(state: MachineState) -> int:
     hostcmd.require_tools(TOOLS)
     if not (state.dir / "root.img").exists():
         _prepare(state)
-    _tap_up(state)
+    network.create_tap(bridge_name(state.lab), state.veth)
     accel, why = accelerator()
     log.info("%s: booting a VM with %s (%s)", state.node, accel, why)
     cpu = ["-cpu", "host"] if accel == "kvm" else ["-cpu", "max"]

@@ -29,7 +29,7 @@ resource "terraform_data" "network" {
   }
 }
 
-# One machine per node (systemd-nspawn or QEMU VM), booted from the cached image of its release.
+# One machine per node (systemd-nspawn, QEMU VM or User-Mode Linux), booted from the cached image of its release.
 resource "terraform_data" "machine" {
   count = var.node_count
 

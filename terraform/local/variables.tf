@@ -73,11 +73,11 @@ variable "node_labels" {
 
 variable "machine_kind" {
   type        = string
-  description = "Lab machines: \"nspawn\" containers sharing the host kernel, or \"vm\" QEMU virtual machines with their own kernel (IPVS and ESP available)."
+  description = "Lab machines: \"nspawn\" containers sharing the host kernel, \"vm\" QEMU virtual machines or \"uml\" User-Mode Linux machines, both with their own kernel (IPVS and ESP available)."
   default     = "nspawn"
 
   validation {
-    condition     = contains(["nspawn", "vm"], var.machine_kind)
-    error_message = "machine_kind must be \"nspawn\" or \"vm\"."
+    condition     = contains(["nspawn", "vm", "uml"], var.machine_kind)
+    error_message = "machine_kind must be \"nspawn\", \"vm\" or \"uml\"."
   }
 }

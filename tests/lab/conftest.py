@@ -75,7 +75,7 @@ def leftovers(lab: str) -> list[str]:
                 cmd = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if f"--machine=shm-{lab}-".encode() in cmd or f"guest=shm-{lab}-".encode() in cmd:
+            if any(f"{flag}shm-{lab}-".encode() in cmd for flag in ("--machine=", "guest=", "umid=")):
                 found.append(f"process {proc.name}")
     if Path(base).exists():
         found.append(f"state {base}")
