@@ -54,12 +54,28 @@ def overlay_isolation_problems(ctx: OverlayContext, other: ProbeDeployment) -> l
     inside = dials(ctx.cluster, other, targets)
     across = dials(ctx.cluster, ctx.probes, targets)
     names = dials(ctx.cluster, ctx.probes, {"by-name": (f"tasks.{other.service}", TCP_PORT)})
+    return isolation_verdict(ctx.network, other, inside, across, names)
+
+
+def isolation_verdict(
+    network: str,
+    other: ProbeDeployment,
+    inside: dict[str, dict[str, Any]],
+    across: dict[str, dict[str, Any]],
+    names: dict[str, dict[str, Any]],
+) -> list[str]:
+    """The judgement of ``overlay_isolation_problems`` on its dial results: ``inside``
+    (other's tasks to each other), ``across`` (``network``'s tasks to other's addresses)
+    and ``names`` (``network``'s tasks to other's service name). A sanity inverse that
+    was never dialed counts as dead: no dial is no proof."""
     problems = []
     dead = {k: r["error"] for k, r in inside.items() if not r["ok"]}
+    if not inside:
+        dead = {"none": f"no dial between the tasks of {other.service}"}
     if dead:
         problems.append(f"sanity: tasks on {other.network} must reach each other: {dead}")
     if leaked := reached(across):
-        problems.append(f"tasks on {ctx.network} reached tasks on {other.network}: {leaked}")
+        problems.append(f"tasks on {network} reached tasks on {other.network}: {leaked}")
     if resolved := reached(names):
         problems.append(f"{other.service} on {other.network} was reachable by name from {resolved}")
     return problems
@@ -72,10 +88,26 @@ def internal_overlay_problems(ctx: OverlayContext, internal: ProbeDeployment) ->
     peers = {f"{n}:{t.address}": (t.address, TCP_PORT) for n, t in internal.tasks.items()}
     inside = dials(ctx.cluster, internal, peers)
     out_of_plain = dials(ctx.cluster, ctx.probes, outside)
+    escaped = dials(ctx.cluster, internal, outside)
+    return internal_verdict(internal.network, inside, out_of_plain, escaped)
+
+
+def internal_verdict(
+    network: str,
+    inside: dict[str, dict[str, Any]],
+    out_of_plain: dict[str, dict[str, Any]],
+    escaped: dict[str, dict[str, Any]],
+) -> list[str]:
+    """The judgement of ``internal_overlay_problems`` on its dial results: ``inside`` and
+    ``out_of_plain`` must all work (the sanity inverse), nothing in ``escaped`` may
+    connect."""
     problems = []
-    dead = {k: r["error"] for k, r in {**inside, **out_of_plain}.items() if not r["ok"]}
+    sanity = {**inside, **out_of_plain}
+    dead = {k: r["error"] for k, r in sanity.items() if not r["ok"]}
+    if not inside or not out_of_plain:
+        dead["none"] = "a sanity dial set is empty"
     if dead:
         problems.append(f"sanity: these dials must work: {dead}")
-    if escaped := reached(dials(ctx.cluster, internal, outside)):
-        problems.append(f"the internal overlay {internal.network} reached node addresses: {escaped}")
+    if leaked := reached(escaped):
+        problems.append(f"the internal overlay {network} reached node addresses: {leaked}")
     return problems

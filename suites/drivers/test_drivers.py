@@ -24,6 +24,14 @@ from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
 from harness.swarm.services import task_errors
 from suites.context import OverlayContext
+from suites.drivers.checks import (
+    bridge_dns_problem,
+    host_network_problems,
+    ingress_conflict_problem,
+    none_network_problems,
+    pair_dial_problems,
+    taken_port_errors,
+)
 from suites.drivers.isolation import fresh_overlay, internal_overlay_problems, overlay_isolation_problems
 
 pytestmark = pytest.mark.xdist_group("drivers")
@@ -49,7 +57,7 @@ def test_none_network_has_only_loopback(plain_overlay: OverlayContext) -> None:
         n.name: containers.run_once(ctx.cluster, n.name, "none", ctx.labels, ["ifaces"])["interfaces"]
         for n in ctx.cluster.nodes
     }
-    wrong = {node: ifaces for node, ifaces in seen.items() if ifaces != ["lo"]}
+    wrong = none_network_problems(seen)
     assert not wrong, f"containers on the none network saw more than loopback: {wrong}"
 
 
@@ -63,21 +71,10 @@ def test_host_network_shares_the_nodes_interfaces_and_ports(plain_overlay: Overl
         hostname = ctx.cluster.run(node.name, "hostname").check().stdout.strip()
         seen = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["ifaces"])
         sshd = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["tcp", "127.0.0.1", "22"])
-        problems = []
-        # veth pairs come and go with other tests' containers; every other link must match.
-        if _stable(seen["interfaces"]) != _stable(links):
-            problems.append(f"interfaces {seen['interfaces']}, node has {sorted(links)}")
-        if seen["hostname"] != hostname:
-            problems.append(f"hostname {seen['hostname']!r}, node is {hostname!r}")
-        if not sshd["ok"]:
-            problems.append(f"node's sshd on 127.0.0.1:22 not reachable: {sshd['error']}")
+        problems = host_network_problems(seen, links, hostname, sshd)
         if problems:
             wrong[node.name] = problems
     assert not wrong, f"host-network containers: {wrong}"
-
-
-def _stable(links: list[str]) -> list[str]:
-    return sorted(link for link in links if not link.startswith("veth"))
 
 
 def test_user_bridge_resolves_names_and_default_bridge_does_not(plain_overlay: OverlayContext) -> None:
@@ -98,10 +95,8 @@ def test_user_bridge_resolves_names_and_default_bridge_does_not(plain_overlay: O
         finally:
             containers.remove(ctx.cluster, node.name, named, unnamed)
             ctx.cluster.run(node.name, f"docker network rm {bridge}")
-        if on_user.get("addresses") != [ip]:
-            wrong[node.name] = f"{named} on {bridge} resolved to {on_user.get('addresses')}, want [{ip}]"
-        elif on_default.get("ok"):
-            wrong[node.name] = f"{unnamed} on the default bridge resolved to {on_default.get('addresses')}"
+        if problem := bridge_dns_problem(bridge, named, ip, on_user, unnamed, on_default):
+            wrong[node.name] = problem
     assert not wrong, wrong
 
 
@@ -155,7 +150,7 @@ def test_swarm_macvlan_reaches_across_hosts(plain_overlay: OverlayContext) -> No
             container_labels=ctx.labels,
         )
         tasks = _macvlan_tasks(ctx.cluster, svc, name)
-        wrong = {}
+        results = {}
         for node, task in sorted(tasks.items()):
             ops = [
                 {
@@ -168,9 +163,8 @@ def test_swarm_macvlan_reaches_across_hosts(plain_overlay: OverlayContext) -> No
                 for peer, t in tasks.items()
                 if peer != node
             ]
-            wrong.update(
-                {f"{node}->{r['id']}": r["error"] for r in batch(ctx.cluster, task, ops) if not r["ok"]}
-            )
+            results.update({f"{node}->{r['id']}": r for r in batch(ctx.cluster, task, ops)})
+        wrong = pair_dial_problems({n: t.address for n, t in tasks.items()}, results)
         assert not wrong, f"macvlan {name} on {subnet}: {wrong}"
     finally:
         if svc:
@@ -237,9 +231,13 @@ def test_taken_port_is_reported_clearly(plain_overlay: OverlayContext) -> None:
         )
 
     _published(ctx.name("port-a"), "ingress", port)
-    with pytest.raises(docker.errors.APIError) as refused:
+    explanation = None
+    try:
         _published(ctx.name("port-b"), "ingress", port)
-    assert str(port) in str(refused.value.explanation) and "already in use" in str(refused.value.explanation)
+    except docker.errors.APIError as refused:
+        explanation = str(refused.explanation)
+    problem = ingress_conflict_problem(port, explanation)
+    assert problem is None, problem
 
     node = ctx.cluster.nodes[-1].name
     host_port = port + 500
@@ -252,10 +250,9 @@ def test_taken_port_is_reported_clearly(plain_overlay: OverlayContext) -> None:
 
     def _failed() -> str:
         errors = task_errors(ctx.cluster, svc)
-        hit = [e for e in errors if "port is already allocated" in e]
+        hit = taken_port_errors(errors, host_port)
         if not hit:
-            raise NotYet(f"no task of {svc} failed on the taken port yet (errors: {errors[:2]})")
+            raise NotYet(f"no task of {svc} failed on the taken port {host_port} yet (errors: {errors[:2]})")
         return hit[0]
 
-    err = eventually(_failed, 60, f"{svc} to report the taken port {host_port} on {node}")
-    assert f"{host_port}" in err, err
+    eventually(_failed, 60, f"{svc} to report the taken port {host_port} on {node}")

@@ -1,0 +1,89 @@
+"""The drivers suite's verdicts on what each node's containers saw, kept apart from the
+tests so that each is shown, on synthetic observations, to catch the broken case it
+names: a check that cannot fail would pass every driver.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+ALLOCATED = "port is already allocated"
+IN_USE = "already in use"
+
+
+def none_network_problems(seen: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Nodes whose container on the ``none`` network saw anything but loopback."""
+    return {node: ifaces for node, ifaces in sorted(seen.items()) if ifaces != ["lo"]}
+
+
+def stable_links(links: list[str]) -> list[str]:
+    """Links that do not come and go with other tests' containers (veth pairs do)."""
+    return sorted(link for link in links if not link.startswith("veth"))
+
+
+def host_network_problems(
+    seen: dict[str, Any], links: list[str], hostname: str, sshd: dict[str, Any]
+) -> list[str]:
+    """A host-network container shares the node's links, hostname and loopback ports:
+    ``seen`` is its ``ifaces`` report, ``links`` and ``hostname`` the node's own, and
+    ``sshd`` its dial of the node's sshd on 127.0.0.1:22."""
+    problems = []
+    ifaces = list(seen.get("interfaces") or [])
+    if stable_links(ifaces) != stable_links(links):
+        problems.append(f"interfaces {ifaces}, node has {sorted(links)}")
+    if seen.get("hostname") != hostname:
+        problems.append(f"hostname {seen.get('hostname')!r}, node is {hostname!r}")
+    if not sshd.get("ok"):
+        problems.append(f"node's sshd on 127.0.0.1:22 not reachable: {sshd.get('error')}")
+    return problems
+
+
+def bridge_dns_problem(
+    bridge: str, named: str, ip: str, on_user: dict[str, Any], unnamed: str, on_default: dict[str, Any]
+) -> str | None:
+    """A user-defined bridge resolves its container ``named`` to exactly ``ip`` (the
+    sanity inverse: the resolver answers there), and the default bridge does not
+    resolve ``unnamed`` at all."""
+    if on_user.get("addresses") != [ip]:
+        return f"{named} on {bridge} resolved to {on_user.get('addresses')}, want [{ip}]"
+    if on_default.get("ok") or on_default.get("addresses"):
+        return f"{unnamed} on the default bridge resolved to {on_default.get('addresses')}"
+    return None
+
+
+def pair_dial_problems(addresses: dict[str, str], results: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Every node's task reached every other node's task: ``addresses`` are the tasks'
+    addresses by node, ``results`` the dials keyed ``"src->dst:address"``. A pair that was
+    never dialed is a problem too, so a lost node cannot pass as "no failures"."""
+    wrong = {}
+    if len(addresses) < 2:
+        return {"nodes": f"tasks on {sorted(addresses)} only: a cross-host check needs two or more"}
+    for src in sorted(addresses):
+        for dst, address in sorted(addresses.items()):
+            if dst == src:
+                continue
+            key = f"{src}->{dst}:{address}"
+            res = results.get(key)
+            if res is None:
+                wrong[key] = "not dialed"
+            elif not res.get("ok"):
+                wrong[key] = str(res.get("error"))
+    return wrong
+
+
+def ingress_conflict_problem(port: int, explanation: str | None) -> str | None:
+    """A second service asking for a taken ingress port is refused, naming the port.
+    ``explanation`` is the manager's refusal, None if it accepted the service."""
+    if explanation is None:
+        return f"a second service on ingress port {port} was accepted"
+    if not re.search(rf"(?<!\d){port}(?!\d)", explanation) or IN_USE not in explanation:
+        return f"the refusal does not say port {port} is {IN_USE}: {explanation!r}"
+    return None
+
+
+def taken_port_errors(errors: list[str], port: int) -> list[str]:
+    """Task errors that say ``port`` itself (not a port it is a prefix of) was already
+    allocated on the node."""
+    number = re.compile(rf"(?<!\d){port}(?!\d)")
+    return [e for e in errors if ALLOCATED in e and number.search(e)]
