@@ -14,6 +14,7 @@ import pytest
 
 from harness.doctor.report import run_doctor
 from harness.faults import block_port, partition, stopped_engine
+from harness.probe.image import image_ref
 from harness.probe.matrix import run_matrix, wait_matrix_passes
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import ProbeDeployment
@@ -22,6 +23,7 @@ from harness.swarm.bootstrap import wait_nodes_ready
 from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
 from harness.swarm.services import create_probe_service, wait_replicas
+from suites.faults.checks import converged_problems, spec_version
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.xdist_group("faults")]
 
@@ -150,7 +152,9 @@ def test_leader_loss_elects_a_new_leader(
     harness_networks: dict[str, NetworkSpec],
     record_property: Callable[[str, object], None],
 ) -> None:
-    """With 3+ managers, stopping the leader's engine elects another that accepts updates."""
+    """With 3+ managers, stopping the leader's engine elects another that accepts updates:
+    a service created, scaled and moved to a new image through a surviving manager runs
+    as each new spec says, on the nodes still up."""
     managers = [n.name for n in harness_cluster.inventory.managers]
     if len(managers) < 3:
         pytest.skip(f"leader election needs 3 managers; this cluster has {len(managers)} (use --managers 3)")
@@ -175,13 +179,41 @@ def test_leader_loss_elects_a_new_leader(
 
         new_leader = eventually(_new_leader, 60, "a new raft leader")
         record_property("election_s", round(time.monotonic() - started, 1))
-        svc = harness_cluster.docker(survivor).services.create(
-            "swarm-harness/probe:v1",
+        client = harness_cluster.docker(survivor)
+        down = {n.id for n in client.nodes.list() if n.attrs["Description"]["Hostname"] == leader}
+        svc = client.services.create(
+            image_ref("v1"),
             name=f"after-election-{secrets.token_hex(2)}",
             labels=harness_labels,
             networks=[harness_networks["plain"].name],
         )
-        svc.scale(2)
+        # Each change must be recorded by the new leader and carried out by the tasks.
+        changes: list[tuple[Callable[[], object], int, str]] = [
+            (lambda: svc.scale(2), 2, "v1"),
+            (lambda: svc.update(image=image_ref("v2")), 2, "v2"),
+        ]
+        for change, replicas, version in changes:
+            svc.reload()
+            before = spec_version(svc.attrs)
+            change()
+
+            def _converged(replicas: int = replicas, version: str = version, before: int = before) -> None:
+                with transient_is_not_yet(survivor):
+                    current = client.services.get(svc.id)
+                    tasks = current.tasks()
+                problems = converged_problems(
+                    current.attrs, tasks, replicas, image_ref(version), before, down
+                )
+                if problems:
+                    raise NotYet("; ".join(problems))
+
+            eventually(
+                _converged,
+                RECOVERY_DEADLINE_S,
+                f"{svc.name} to run {replicas} tasks of {version} after the election",
+                interval_s=1,
+            )
+        record_property("converged_s", round(time.monotonic() - started, 1))
         record_property("new_leader", new_leader)
     ids = _node_ids(harness_cluster)
     wait_nodes_ready(
