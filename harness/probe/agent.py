@@ -320,7 +320,11 @@ def _drain_s() -> float:
 def cmd_ifaces(args: argparse.Namespace) -> int:
     """Which network interfaces this container sees (the none/host driver checks)."""
     names = sorted(name for _, name in socket.if_nameindex())
-    _emit({"op": "ifaces", "ok": True, "hostname": socket.gethostname(), "interfaces": names})
+    try:
+        netns = os.readlink("/proc/self/ns/net")  # e.g. "net:[4026531840]": the namespace's identity
+    except OSError as exc:
+        netns = f"unreadable: {error_text(exc)}"
+    _emit({"op": "ifaces", "ok": True, "hostname": socket.gethostname(), "interfaces": names, "netns": netns})
     return 0
 
 

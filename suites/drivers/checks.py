@@ -18,19 +18,27 @@ def none_network_problems(seen: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def stable_links(links: list[str]) -> list[str]:
-    """Links that do not come and go with other tests' containers (veth pairs do)."""
-    return sorted(link for link in links if not link.startswith("veth"))
+    """Links that do not come and go with other tests' containers and networks.
+
+    veth pairs appear with every container; ``vx-*`` VXLAN devices with every overlay
+    another check creates or removes, between any two reads.
+    """
+    return sorted(link for link in links if not link.startswith(("veth", "vx-")))
 
 
 def host_network_problems(
-    seen: dict[str, Any], links: list[str], hostname: str, sshd: dict[str, Any]
+    seen: dict[str, Any], links: list[str], hostname: str, sshd: dict[str, Any], node_netns: str | None = None
 ) -> list[str]:
-    """A host-network container shares the node's links, hostname and loopback ports:
-    ``seen`` is its ``ifaces`` report, ``links`` and ``hostname`` the node's own, and
-    ``sshd`` its dial of the node's sshd on 127.0.0.1:22."""
+    """A host-network container shares the node's network namespace, links, hostname and
+    loopback ports: ``seen`` is its ``ifaces`` report, ``links`` the node's links present
+    both before and after the container ran (so a link another check adds or removes in
+    between cannot count), ``node_netns`` the node's own namespace identity, and ``sshd``
+    its dial of the node's sshd on 127.0.0.1:22."""
     problems = []
+    if node_netns is not None and seen.get("netns") != node_netns:
+        problems.append(f"network namespace {seen.get('netns')}, node's is {node_netns}")
     ifaces = list(seen.get("interfaces") or [])
-    if stable_links(ifaces) != stable_links(links):
+    if not set(stable_links(links)) <= set(ifaces):
         problems.append(f"interfaces {ifaces}, node has {sorted(links)}")
     if seen.get("hostname") != hostname:
         problems.append(f"hostname {seen.get('hostname')!r}, node is {hostname!r}")

@@ -61,17 +61,26 @@ def test_none_network_has_only_loopback(plain_overlay: OverlayContext) -> None:
     assert not wrong, f"containers on the none network saw more than loopback: {wrong}"
 
 
+def _links(cluster: Cluster, node: str) -> list[str]:
+    # `ip -o link`, not sysfs: in some machine managers /sys/class/net shows the host's links.
+    out = cluster.run(node, "ip -o link show").check().stdout
+    return [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+
+
 def test_host_network_shares_the_nodes_interfaces_and_ports(plain_overlay: OverlayContext) -> None:
     ctx = plain_overlay
     wrong = {}
     for node in ctx.cluster.nodes:
-        # `ip -o link`, not sysfs: in some machine managers /sys/class/net shows the host's links.
-        out = ctx.cluster.run(node.name, "ip -o link show").check().stdout
-        links = [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+        # The links read before and after the container ran, so other checks' containers
+        # and overlays coming and going in between cannot make a difference.
+        before = _links(ctx.cluster, node.name)
+        node_ns = ctx.cluster.run(node.name, "readlink /proc/self/ns/net").check().stdout.strip()
         hostname = ctx.cluster.run(node.name, "hostname").check().stdout.strip()
         seen = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["ifaces"])
+        after = _links(ctx.cluster, node.name)
         sshd = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["tcp", "127.0.0.1", "22"])
-        problems = host_network_problems(seen, links, hostname, sshd)
+        links = [link for link in before if link in after]
+        problems = host_network_problems(seen, links, hostname, sshd, node_ns)
         if problems:
             wrong[node.name] = problems
     assert not wrong, f"host-network containers: {wrong}"

@@ -59,6 +59,18 @@ def test_host_network_in_its_own_namespace_is_caught() -> None:
     ]
 
 
+def test_host_network_ignores_overlay_devices_other_checks_create_meanwhile() -> None:
+    seen = {"interfaces": ["docker0", "docker_gwbridge", "eth0", "lo"], "hostname": "node1", "netns": "net:[1]"}
+    links = [*LINKS, "vx-001001-abcde"]
+    assert host_network_problems(seen, links, "node1", _dial(True), "net:[1]") == []
+
+
+def test_host_network_in_another_namespace_is_caught_even_with_the_same_links() -> None:
+    seen = {"interfaces": sorted(LINKS), "hostname": "node1", "netns": "net:[4026532999]"}
+    problems = host_network_problems(seen, LINKS, "node1", _dial(True), "net:[4026531840]")
+    assert problems == ["network namespace net:[4026532999], node's is net:[4026531840]"]
+
+
 def test_host_network_missing_one_link_is_caught() -> None:
     seen = {"interfaces": ["eth0", "lo", "docker0"], "hostname": "node1"}
     problems = host_network_problems(seen, LINKS, "node1", _dial(True))
