@@ -28,9 +28,15 @@ def answers(
 
 
 def spread_problems(observed: dict[str, Any], backends: set[str], min_each: int = 2) -> list[str]:
-    """Every backend answered at least ``min_each`` times, and nobody else answered."""
+    """Every backend answered at least ``min_each`` times, and nobody else answered.
+    With no backend, or no request sent, there is no spread to judge: that is a problem
+    too, or a service with no task would pass."""
     by = observed["by_backend"]
     out = []
+    if not backends:
+        out.append("no backends to spread over: the service has no running task")
+    if not observed.get("sent"):
+        out.append("no request was sent")
     foreign = sorted(set(by) - backends)
     if foreign:
         out.append(f"foreign backends answered: {foreign}")

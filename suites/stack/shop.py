@@ -85,20 +85,52 @@ def dial_by_name(
 def leftovers(cluster: Cluster, stack: str) -> list[str]:
     label = f"com.docker.stack.namespace={stack}"
     client = cluster.manager_docker()
-    found = [f"service {s.name}" for s in client.services.list(filters={"label": label})]
-    found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
-    for node, res in cluster.run_all(f"docker ps -aq --filter label={label} | wc -l").items():
-        if res.stdout.strip() not in ("", "0"):
-            found.append(f"{res.stdout.strip()} containers on {node}")
+    services = [s.name for s in client.services.list(filters={"label": label})]
+    networks = [n.name for n in client.networks.list(filters={"label": label})]
+    counts = {
+        node: res.stdout
+        for node, res in cluster.run_all(f"docker ps -aq --filter label={label} | wc -l").items()
+    }
+    return leftover_problems(services, networks, counts)
+
+
+def leftover_problems(
+    services: list[str], networks: list[str], container_counts: dict[str, str]
+) -> list[str]:
+    """What ``docker stack rm`` left: services and networks by name, and per node the
+    output of counting the stack's containers there (``wc -l``). A node whose count
+    cannot be read is named too: an unreadable node is not a clean one."""
+    found = [f"service {s}" for s in services] + [f"network {n}" for n in networks]
+    for node, out in sorted(container_counts.items()):
+        count = out.strip()
+        if not count.isdigit():
+            found.append(f"container count on {node} unreadable: {count!r}")
+        elif count != "0":
+            found.append(f"{count} containers on {node}")
     return found
 
 
 FORBIDDEN = {src: tuple(db for db in DATABASES if db not in peers) for src, peers in ALLOWED.items()}
 
 
-def unreachable(results: dict[str, Any]) -> dict[str, str]:
-    """Dependency edges whose dial failed, with the error each replica saw."""
-    return {edge: r["error"] for edge, r in results.items() if not r["ok"]}
+def expected_edges(tasks: dict[str, list[ProbeTask]], edges: dict[str, tuple[str, ...]]) -> list[str]:
+    """The result keys ``dial_by_name`` must return: every replica of each source to each
+    of its peers."""
+    return sorted(
+        f"{src}@{t.node}->{peer}"
+        for src, peers in edges.items()
+        for t in tasks.get(src, [])
+        for peer in peers
+    )
+
+
+def unreachable(results: dict[str, Any], expected: list[str] | None = None) -> dict[str, str]:
+    """Dependency edges whose dial failed, with the error each replica saw; with
+    ``expected``, also every edge that was never dialed (a replica left out of the
+    dials would otherwise pass)."""
+    out = {edge: str(r["error"]) for edge, r in results.items() if not r["ok"]}
+    out.update({edge: "not dialed" for edge in expected or [] if edge not in results})
+    return out
 
 
 def leaked(results: dict[str, Any]) -> list[str]:

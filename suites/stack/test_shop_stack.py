@@ -19,6 +19,7 @@ from suites.stack.shop import (
     FORBIDDEN,
     deploy,
     dial_by_name,
+    expected_edges,
     leaked,
     leftovers,
     replicas,
@@ -53,8 +54,10 @@ def test_shop_stack_reaches_its_dependencies_and_nothing_else(
         _phase("forbidden_dials")
     finally:
         ctx.cluster.run(ctx.cluster.first_manager, f"docker stack rm {stack}").check()
-    broken = unreachable(allowed)
+    broken = unreachable(allowed, expected_edges(tasks, ALLOWED))
     assert not broken, f"dependencies not reachable by name: {broken}"
+    untried = sorted(set(expected_edges(tasks, FORBIDDEN)) - set(forbidden))
+    assert not untried, f"forbidden edges never dialed: {untried}"
     leaks = leaked(forbidden)
     assert not leaks, f"reached a database it must not: {leaks}"
 
