@@ -126,6 +126,7 @@ def test_traffic_generator_counts_an_outage_and_its_window(
         with LoadFromEveryNode(shared_cluster, probes, "live-load") as load:
             wait_traffic_s = 3.0
             until_elapsed(time.monotonic(), wait_traffic_s, "traffic before the outage")
+            scaled_at = time.monotonic()
             scale(shared_cluster, "live-load", 0)
             wait_replicas(shared_cluster, "live-load", "harness-plain", 0)
             # The manager reports zero tasks before the workers have stopped them and
@@ -134,13 +135,20 @@ def test_traffic_generator_counts_an_outage_and_its_window(
             wait_outage_on_every_node(shared_cluster, probes, load.url)
             until_elapsed(time.monotonic(), wait_traffic_s, "traffic during the outage")
             traffic = load.stop()
+            stopped_at = time.monotonic()
     finally:
         shared_cluster.manager_docker().services.get("live-load").remove()
     assert traffic.versions.get("v1", 0) > 0, traffic.describe()
     assert traffic.failed > 0, traffic.describe()
     assert sorted(traffic.error_windows()) == ["node1", "node2", "node3"], traffic.describe()
     assert traffic.longest_gap_s >= wait_traffic_s, traffic.describe()
-    assert "failed" in traffic.describe()
+    # The failures are the outage's: none before the scale-down (the check the stop-first
+    # update relies on), and the report states the count and every node's window.
+    assert traffic.failures_outside(scaled_at, stopped_at) == {}, traffic.describe()
+    described = traffic.describe()
+    assert f"{traffic.failed} of {traffic.sent} requests to {load.url} failed" in described
+    for node, (first, last) in traffic.error_windows().items():
+        assert f"{node} {first:.2f}-{last:.2f}s" in described, described
 
 
 def test_vip_and_ingress_report_missing_ipvs(shared_run_dir: Path, tmp_path: Path) -> None:
