@@ -165,6 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             extra += ["--harness-data-path-port", str(args.data_path_port)]
         if args.k:
             extra += ["-k", args.k]
+        suites_from = int(time.time()) - 1
         exit_code = timer.run(
             "suites",
             run_suites,
@@ -178,7 +179,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         record["pytest_exit_code"] = exit_code
         record["junit"] = junit_counts(run_dir / "reports" / "junit.xml")
+        faults_from: int | None = None
         if args.disruptive and args.markers == DEFAULT_MARKERS:
+            faults_from = int(time.time())
             # Fault injection last and serially: it breaks the cluster on purpose.
             faults_rc = timer.run(
                 "disruptive suites",
@@ -196,7 +199,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             record["junit_disruptive"] = junit_counts(run_dir / "reports" / "junit-disruptive.xml")
             record["fault_timings"] = junit_properties(run_dir / "reports" / "junit-disruptive.xml")
             exit_code = exit_code or faults_rc
-        record["dockerd_log_scan"] = timer.run("log scan", scan_logs, inv, run_dir)
+        record["dockerd_log_scan"] = timer.run("log scan", scan_logs, inv, run_dir, suites_from, faults_from)
+        if faults_from is not None:
+            record["dockerd_log_scan_faults"] = scan_logs(
+                inv, run_dir, faults_from, None, "dockerd-log-scan-faults.json"
+            )
         verdict = run_verdict(
             [run_dir / "reports" / "junit.xml", run_dir / "reports" / "junit-disruptive.xml"],
             saved_doctor(run_dir),
@@ -226,6 +233,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if run_dir.exists() and reached:
             path = write_report(run_dir, record)
             log.info("report: %s", path)
+            from harness.report import publish_after_run
+
+            publish_after_run(run_dir)
     print(
         f"run finished in {record['total_s']:.0f}s; stages: "
         + ", ".join(f"{k} {v:.1f}s" for k, v in timer.stages.items())

@@ -257,8 +257,11 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
     except WaitTimeout as exc:
         log.warning("%s; 'swarm-harness purge' removes them later", exc.message)
     # Node-local networks (bridges, macvlan config-only networks) exist on their node only.
+    # Swarm-scoped ones were removed through the manager above; asking a worker (or a
+    # manager's stale listing) to remove one only makes dockerd log an error.
     cluster.run_all(
-        f"docker network ls -q --filter 'label={quoted}' | xargs -r docker network rm", timeout_s=60
+        f"docker network ls -q --filter 'label={quoted}' --filter scope=local | xargs -r docker network rm",
+        timeout_s=60,
     )
 
 

@@ -140,18 +140,29 @@ def saved_doctor(run_dir: Path) -> DoctorReport | None:
         return None
 
 
-def scan_logs(inventory: Inventory, run_dir: Path) -> dict[str, Any]:
-    """Scan every node's dockerd journal against the allow-list; write and print the result."""
+def scan_logs(
+    inventory: Inventory,
+    run_dir: Path,
+    since_epoch: int | None = None,
+    until_epoch: int | None = None,
+    name: str = "dockerd-log-scan.json",
+) -> dict[str, Any]:
+    """Scan every node's dockerd journal, between the given times, against the allow-list.
+
+    ``run`` scans the default suites' window for its verdict, and the fault-injection
+    window on its own: lines a fault causes on purpose (gossip sendto refused by the
+    partition, missed heartbeats) are recorded there, never counted against the run.
+    """
     from harness.doctor.logscan import scan
 
     doctor = saved_doctor(run_dir)
     info = read_info(run_dir)
     cluster = Cluster(inventory, info.run_id if info else "adhoc")
     try:
-        result = scan(cluster, doctor)
+        result = scan(cluster, doctor, since_epoch, until_epoch)
     finally:
         cluster.close()
-    out = run_dir / "reports" / "dockerd-log-scan.json"
+    out = run_dir / "reports" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     print(result.summary(), flush=True)

@@ -84,11 +84,13 @@ def classify(
     return unexpected, allowed
 
 
-def scan(cluster: Cluster, doctor: DoctorReport | None, since_epoch: int | None = None) -> LogScan:
+def scan(
+    cluster: Cluster, doctor: DoctorReport | None, since_epoch: int | None = None, until_epoch: int | None = None
+) -> LogScan:
     allow = load_allowlist()
-    since = f"--since @{since_epoch}" if since_epoch else ""
+    window = (f" --since @{since_epoch}" if since_epoch else "") + (f" --until @{until_epoch}" if until_epoch else "")
     journals = cluster.each(
-        lambda n: cluster.run(n, f"journalctl -u docker --no-pager -o cat {since}", timeout_s=60).stdout
+        lambda n: cluster.run(n, f"journalctl -u docker --no-pager -o cat{window}", timeout_s=60).stdout
     )
     result = LogScan()
     for node, text in sorted(journals.items()):

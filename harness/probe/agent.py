@@ -62,6 +62,9 @@ HTTP_IDLE_TIMEOUT_S = 60.0  # server side: drop an idle keep-alive HTTP connecti
 LOAD_MAX_REQUESTS = 100_000
 HOLD_MAX_EXCHANGES = 1_000_000
 BATCH_MAX_ITEMS = 10_000
+# How the deliberately broken image's tasks exit: distinct, so dockerd's "fatal task
+# error" for it can be told from a real probe crash (exit 1) in the log scan.
+BROKEN_EXIT_CODE = 97
 BATCH_WORKERS = 32
 PING_MAX_COUNT = 1000
 PING_MAX_SIZE = 65_507  # 65535 - 20 (IP header) - 8 (ICMP header)
@@ -342,7 +345,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the three servers until SIGTERM/SIGINT."""
     if os.environ.get("PROBE_FAIL_START") == "1":
         _emit({"op": "serve", "ok": False, "error": "PROBE_FAIL_START=1"})
-        return 1
+        return BROKEN_EXIT_CODE
     stop = threading.Event()
     try:
         httpd = _ProbeHTTPServer((args.bind, args.http_port), _ProbeHTTPHandler)

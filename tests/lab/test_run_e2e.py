@@ -120,6 +120,23 @@ def test_run_main_job(tmp_path: Path) -> None:
         "unexpected"
     ]
     assert sum(sum(v.values()) for v in scan["allowed"].values()) > 0  # e.g. the missing-IPVS sysctl reads
+    # A healthy run explains every dockerd error line of its suites' window (the fault
+    # phase is scanned on its own: its faults cause errors on purpose).
+    assert unexpected == 0, scan["unexpected"]
+    assert (run_dir / "reports/dockerd-log-scan-faults.json").is_file()
+    # One verdict, each outcome counted on its own: nothing failed, the 16 ESP/IPVS checks
+    # are expected failures (not "skipped"), leader loss is the one skip (1 manager).
+    verdict = report["verdict"]
+    assert verdict["passed"] is True and verdict["exit_code"] == 0, verdict["warnings"]
+    assert verdict["counts"] == {
+        "passed": len(outcome) - 16 + 4,
+        "failed": 0,
+        "xfailed": 16,
+        "flaky": 0,
+        "skipped": 1,
+    }, verdict["counts"]
+    assert verdict["warnings"] == [], verdict["warnings"]
+    assert "verdict: PASSED: " in res.stdout and "16 expected failures, 0 flaky, 1 skipped" in res.stdout
     # Each failed (expected-failure) check left an artifact bundle, with secrets redacted.
     bundles = sorted(p.name for p in (run_dir / "artifacts").iterdir())
     assert len(bundles) == 16
