@@ -158,6 +158,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.commands import cmd_report as report
+
+    return report(args)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from harness.report.commands import cmd_history as history
+
+    return history(args)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from harness.lab import lab
 
@@ -307,6 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("runs", help="list run directories with their target, status and age")
     rs.add_argument("--root", type=Path, default=Path("runs"), help="where runs live (default: runs)")
     rs.set_defaults(fn=cmd_runs)
+
+    rp = sub.add_parser("report", help="write RUN/reports/report.html and record the run in the run history")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/lab")
+    rp.add_argument(
+        "--history", metavar="FILE", help="history store (default: history.sqlite beside RUN_DIR, e.g. runs/)"
+    )
+    rp.set_defaults(fn=cmd_report)
+
+    hs = sub.add_parser("history", help="per-check trends and regressions across recorded runs")
+    hs.add_argument("--runs-dir", default="runs", help="where runs and history.sqlite live (default: runs)")
+    hs.add_argument("--check", metavar="SUBSTRING", help="only checks whose name contains this")
+    hs.add_argument("--last", type=int, default=5, metavar="N", help="runs per check to show (default: 5)")
+    hs.set_defaults(fn=cmd_history)
 
     st = sub.add_parser("status", help="list labs and their machines")
     st.add_argument("--lab", help="only this lab")

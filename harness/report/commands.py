@@ -1,0 +1,41 @@
+"""``swarm-harness report`` and ``swarm-harness history``: the report from files alone.
+
+Neither command dials a host, so both work on a copied run directory and on a
+machine without labs. Bad input (a missing or foreign run directory or history
+store) raises ``UserInputError``, which the CLI prints as one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.errors import UserInputError
+from harness.report.history import HISTORY_FILE, History, default_history_path, history_text
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import publish
+    from harness.report.rundata import load_run
+
+    run_dir = Path(args.run_dir)
+    load_run(run_dir)  # a foreign directory is refused before the history store is touched
+    store = Path(args.history) if args.history else default_history_path(run_dir)
+    page, added = publish(run_dir, store)
+    print(f"report: {page}")
+    print(f"history: {'recorded this run in' if added else 'this run was already in'} {store}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    runs_dir = Path(args.runs_dir)
+    if args.last < 1:
+        raise UserInputError(f"--last {args.last} must be 1 or more", "e.g. --last 5")
+    if not runs_dir.is_dir():
+        raise UserInputError(
+            f"runs directory {runs_dir} does not exist",
+            "pass --runs-dir, the directory that holds the run directories",
+        )
+    with History.open(runs_dir / HISTORY_FILE) as history:
+        print(history_text(history, args.check or "", args.last))
+    return 0

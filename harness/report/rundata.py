@@ -1,0 +1,215 @@
+"""A run directory read back into one shape, for the HTML page and the history.
+
+Only files are read: nothing here dials a host, so a report can be made from a
+copied run directory long after its cluster is gone. A directory that is not a
+run directory, or whose files are not the harness's, is refused with one line
+saying what is missing, rather than rendered as an empty page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserInputError
+
+JUNIT_FILES = ("junit.xml", "junit-disruptive.xml")
+OUTCOMES = ("passed", "failed", "xfailed", "flaky", "skipped")
+
+
+@dataclass
+class Check:
+    name: str  # "classname::name", as the verdict names it
+    outcome: str  # one of OUTCOMES
+    message: str = ""
+    duration_s: float | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    artifact: str | None = None  # the failure bundle, relative to the run directory
+
+
+@dataclass
+class RunData:
+    run_dir: Path
+    run_id: str
+    started_at: str
+    nodes: list[dict[str, Any]]
+    record: dict[str, Any]  # reports/report.json, empty when the run wrote none
+    verdict: dict[str, Any]
+    checks: list[Check]
+    doctor: dict[str, Any] | None = None
+    matrices: dict[str, dict[str, Any]] = field(default_factory=dict)  # by network
+    mtu: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by network
+    log_scan: dict[str, Any] | None = None
+    log_scan_faults: dict[str, Any] | None = None  # the fault phase's window, never counted
+
+    @property
+    def run_key(self) -> str:
+        """One run: a run directory reused against the same hosts keeps its run id, so the
+        start time tells its runs apart."""
+        return f"{self.run_id}@{self.started_at}"
+
+    @property
+    def identity(self) -> str:
+        """Which cluster ran: sorted node names with their addresses."""
+        return ",".join(sorted(f"{n.get('name')}={n.get('address')}" for n in self.nodes))
+
+    @property
+    def engines(self) -> dict[str, str]:
+        facts = (self.doctor or {}).get("facts", {})
+        return {node: str(f.get("engine", "")) for node, f in sorted(facts.items())}
+
+    @property
+    def networks(self) -> list[str]:
+        return sorted(set(self.matrices) | set(self.mtu))
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserInputError(
+            f"{path} is not a readable {what} ({exc.__class__.__name__}: {str(exc)[:120]})",
+            "pass a run directory written by 'swarm-harness up' or 'run', or rerun the run",
+        ) from exc
+
+
+def _optional_json(path: Path) -> Any:
+    """Side reports are shown when they are sound; a damaged one only leaves its section out."""
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def artifact_name(nodeid: str) -> str:
+    """The folder the pytest plugin gives a failed check's bundle (it must stay in step)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[:150]
+
+
+def _nodeids(classname: str, name: str) -> list[str]:
+    """The pytest node ids a JUnit classname can stand for: the module path ends at some
+    dot, whatever follows is a class."""
+    parts = classname.split(".")
+    return ["::".join(["/".join(parts[:i]) + ".py", *parts[i:], name]) for i in range(len(parts), 0, -1)]
+
+
+def _junit_cases(path: Path) -> list[tuple[str, str, str, float | None, dict[str, str]]]:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise UserInputError(
+            f"{path} is not a readable JUnit file ({exc})", "rerun the suites, or remove the damaged file"
+        ) from exc
+    out = []
+    for case in root.iter("testcase"):
+        props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+        try:
+            duration: float | None = float(case.get("time", ""))
+        except ValueError:
+            duration = None
+        out.append((case.get("classname", ""), case.get("name", ""), case.get("time", ""), duration, props))
+    return out
+
+
+def _checks(run_dir: Path, verdict: dict[str, Any]) -> list[Check]:
+    reports = run_dir / "reports"
+    artifacts = run_dir / "artifacts"
+    bundles = {p.name for p in artifacts.iterdir() if p.is_dir()} if artifacts.is_dir() else set()
+    extra: dict[str, tuple[float | None, dict[str, str], str | None]] = {}
+    for filename in JUNIT_FILES:
+        if not (reports / filename).is_file():
+            continue
+        for classname, name, _, duration, props in _junit_cases(reports / filename):
+            bundle = next((b for b in map(artifact_name, _nodeids(classname, name)) if b in bundles), None)
+            extra[f"{classname}::{name}"] = (duration, props, f"artifacts/{bundle}" if bundle else None)
+    out = []
+    for c in verdict.get("checks", []):
+        duration, props, bundle = extra.get(c["name"], (None, {}, None))
+        out.append(Check(c["name"], c["outcome"], c.get("message") or "", duration, props, bundle))
+    return out
+
+
+def _verdict_from_files(run_dir: Path, doctor: dict[str, Any] | None, log_scan: Any) -> dict[str, Any]:
+    """A run that wrote JUnit but no report.json (plain pytest with --harness-run-dir, or a
+    run cut short) still gets the verdict ``run`` would have given it."""
+    from harness.doctor.report import DoctorReport
+    from harness.run_verdict import run_verdict
+
+    try:
+        saved = DoctorReport.from_dict(doctor) if doctor else None
+    except (KeyError, TypeError, ValueError):
+        saved = None
+    unexpected = sum(len(v) for v in (log_scan or {}).get("unexpected", {}).values())
+    files = [run_dir / "reports" / f for f in JUNIT_FILES]
+    return run_verdict(files, saved, unexpected, strict=False).to_dict()
+
+
+def _network_of(path: Path, prefix: str) -> str:
+    return path.name[len(prefix) : -len(".json")]
+
+
+def load_run(run_dir: Path) -> RunData:
+    if not run_dir.exists():
+        raise UserInputError(
+            f"run directory {run_dir} does not exist", "pass a directory under runs/, e.g. runs/lab"
+        )
+    if not run_dir.is_dir():
+        raise UserInputError(f"{run_dir} is not a directory", "pass a run directory, e.g. runs/lab")
+    if not (run_dir / "run.json").is_file():
+        raise UserInputError(
+            f"{run_dir} is not a run directory (no run.json)",
+            "pass a directory that 'swarm-harness up' or 'run' created, e.g. runs/lab",
+        )
+    info = _read_json(run_dir / "run.json", "run record (run.json)")
+    if not isinstance(info, dict) or not isinstance(info.get("run_id"), str):
+        raise UserInputError(
+            f"{run_dir}/run.json is not a harness run record (no run_id)",
+            "pass a directory that 'swarm-harness up' or 'run' created",
+        )
+    reports = run_dir / "reports"
+    has_junit = any((reports / f).is_file() for f in JUNIT_FILES)
+    record: dict[str, Any] = {}
+    if (reports / "report.json").is_file():
+        loaded = _read_json(reports / "report.json", "run report (report.json)")
+        if not isinstance(loaded, dict):
+            raise UserInputError(f"{reports}/report.json is not a harness run report", "rerun the run")
+        record = loaded
+    elif not has_junit:
+        raise UserInputError(
+            f"{run_dir} holds no results yet (no reports/report.json, no reports/junit.xml)",
+            f"run the suites first: swarm-harness run --inventory {run_dir}/inventory.json",
+        )
+    inventory = _optional_json(run_dir / "inventory.json") or {}
+    doctor = _optional_json(run_dir / "doctor.json")
+    log_scan = _optional_json(reports / "dockerd-log-scan.json")
+    verdict = record.get("verdict") or _verdict_from_files(run_dir, doctor, log_scan)
+    matrices = {
+        _network_of(p, "matrix-"): m
+        for p in sorted(reports.glob("matrix-*.json"))
+        if isinstance(m := _optional_json(p), dict)
+    }
+    mtu = {
+        _network_of(p, "mtu-"): m
+        for p in sorted(reports.glob("mtu-*.json"))
+        if isinstance(m := _optional_json(p), list)
+    }
+    return RunData(
+        run_dir=run_dir,
+        run_id=info["run_id"],
+        started_at=str(record.get("started_at") or info.get("created_at") or ""),
+        nodes=list(inventory.get("nodes", [])) if isinstance(inventory, dict) else [],
+        record=record,
+        verdict=verdict,
+        checks=_checks(run_dir, verdict),
+        doctor=doctor if isinstance(doctor, dict) else None,
+        matrices=matrices,
+        mtu=mtu,
+        log_scan=log_scan if isinstance(log_scan, dict) else None,
+        log_scan_faults=faults
+        if isinstance(faults := _optional_json(reports / "dockerd-log-scan-faults.json"), dict)
+        else None,
+    )
