@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from harness.probe.agent import BROKEN_EXIT_CODE
+
 AGENT = Path(__file__).resolve().parents[2] / "harness" / "probe" / "agent.py"
 # -I: isolated mode, so cwd/PYTHONPATH cannot leak `harness` into the agent.
 PY = [sys.executable, "-I", str(AGENT)]
@@ -223,7 +225,7 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
     assert doc is None
 
 
-def test_fail_start_env_exits_1() -> None:
+def test_fail_start_env_exits_with_the_broken_code() -> None:
     proc = subprocess.run(
         [*PY, "serve", "--bind", "127.0.0.1", "--http-port", "0", "--tcp-port", "0", "--udp-port", "0"],
         capture_output=True,
@@ -231,7 +233,7 @@ def test_fail_start_env_exits_1() -> None:
         timeout=10,
         env=_env({"PROBE_FAIL_START": "1"}),
     )
-    assert proc.returncode == 1
+    assert proc.returncode == BROKEN_EXIT_CODE == 97
     assert json.loads(proc.stdout)["ok"] is False
 
 
