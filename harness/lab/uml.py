@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import MissingToolError
+from harness.errors import LabError, MissingToolError, WaitTimeout
 from harness.lab import hostcmd, images, network, rootfs, vm
 from harness.lab.naming import bridge_name, cache_root
 from harness.retry import NotYet, eventually
@@ -341,33 +341,45 @@ def start(state: MachineState) -> int:
 
 def _poweroff_inside(state: MachineState) -> None:
     """``systemctl poweroff`` over SSH with the run's own key and known_hosts, so the
-    guest stops dockerd and flushes its disks before the process exits."""
+    guest stops dockerd and flushes its disks before the process exits. The job is only
+    queued (``--no-block``): an SSH session kept open while the machine goes down would
+    otherwise hang until its timeout, whether or not the power-off worked."""
     sshdir = Path(state.run_dir) / "ssh"
     if not (sshdir / "id_ed25519").is_file():
-        raise NotYet(f"no SSH key in {sshdir}")
-    hostcmd.run(
-        [
-            "ssh",
-            "-i",
-            str(sshdir / "id_ed25519"),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={sshdir / 'known_hosts'}",
-            "-o",
-            "ConnectTimeout=15",
-            f"root@{state.address}",
-            "systemctl poweroff",
-        ],
-        check=False,
-        timeout_s=45,
-    )
+        log.info("%s: no SSH key in %s to power off from inside", state.node, sshdir)
+        return
+    cmd = [
+        "ssh",
+        "-i",
+        str(sshdir / "id_ed25519"),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={sshdir / 'known_hosts'}",
+        "-o",
+        "ConnectTimeout=15",
+        "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=2",
+        f"root@{state.address}",
+        "systemctl --no-block poweroff",
+    ]
+    try:
+        res = hostcmd.run(cmd, check=False, timeout_s=30)
+    except LabError as exc:
+        log.info("%s: power-off over SSH: %s", state.node, exc.one_line())
+        return
+    if res.returncode != 0:
+        log.info(
+            "%s: power-off over SSH exited %d: %s", state.node, res.returncode, res.stderr.strip()[-200:]
+        )
 
 
 def stop(state: MachineState, timeout_s: float = POWEROFF_TIMEOUT_S) -> None:
-    """A clean power-off from inside; killed by PID if it does not comply in time."""
+    """A clean power-off from inside; killed by PID if it is not done in time."""
     if not is_running(state):
         return
     assert state.pid is not None
@@ -377,11 +389,11 @@ def stop(state: MachineState, timeout_s: float = POWEROFF_TIMEOUT_S) -> None:
         if is_our_uml(pid, state.machine):
             raise NotYet(f"UML pid {pid} still running")
 
+    _poweroff_inside(state)
     try:
-        _poweroff_inside(state)
         eventually(_gone, timeout_s, f"UML machine {state.node} to power off", interval_s=0.5)
-    except Exception as exc:
-        log.warning("%s: no clean power-off (%s); killing UML pid %d", state.node, exc, pid)
+    except WaitTimeout as exc:
+        log.warning("%s: no clean power-off (%s); killing UML pid %d", state.node, exc.one_line(), pid)
         for helper in [pid, *hostcmd.pids_where(uml_argv(state.machine))]:
             if is_our_uml(helper, state.machine):
                 os.kill(helper, signal.SIGKILL)
