@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # qemu-system-x86, qemu-utils and e2fsprogs: the "vm" lab machines (--kind vm);
 # user-mode-linux, e2fsprogs and gcc (a small preload library for hosts with AVX-512/AMX):
 # the "uml" lab machines (--kind uml).
+# chromium: the lab test that opens reports/report.html in a headless browser.
 PACKAGES=(debootstrap systemd-container iproute2 iptables openssh-client tcpdump util-linux ca-certificates
-  python3-venv qemu-system-x86 qemu-utils e2fsprogs user-mode-linux gcc libc6-dev)
+  python3-venv qemu-system-x86 qemu-utils e2fsprogs user-mode-linux gcc libc6-dev chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

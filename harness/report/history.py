@@ -293,6 +293,6 @@ def history_text(history: History, contains: str = "", last: int = 5) -> str:
         )
         for p in pasts:
             mark = "  REGRESSION" if p.regression else "  fixed" if p.fixed else ""
-            lines.append(f"{p.name:<{width}}  {p.letters():<{last}}{mark}")
+            lines.append(f"{p.name:<{width}}  {p.letters():<{last}}{mark}".rstrip())
     lines.append(f"{len(regressions)} regressions")
     return "\n".join(lines)

@@ -188,14 +188,18 @@ def _cell(run: RunData, network: str, src: str, dst: str) -> str:
     probes = [c for c in matrix.get("checks", []) if c.get("src") == src and c.get("dst") == dst]
     mtu = next((m for m in run.mtu.get(network, []) if m.get("src") == src and m.get("dst") == dst), None)
     lines = []
-    for p in probes:
-        status = "ok" if p.get("ok") else "FAILED"
-        flaky = " flaky" if p.get("flaky") else ""
-        loss = f", lost {p.get('lost', 0)} of {p.get('sent', 0)}" if p.get("lost") else ""
-        detail = "" if p.get("ok") else f' <span class="muted">{_e(p.get("detail", ""))}</span>'
-        lines.append(
-            f'<div class="proto">{_e(p.get("protocol", "?"))}: {status}{flaky}{_e(loss)}{detail}</div>'
-        )
+    good = [p for p in probes if p.get("ok")]
+    if good:
+        names = " ".join(f"{p.get('protocol', '?')}{' (flaky)' if p.get('flaky') else ''}" for p in good)
+        lines.append(f'<div class="proto">{_e(names)}: ok</div>')
+    bad = [p for p in probes if not p.get("ok")]
+    details = {str(p.get("detail", "")) for p in bad}
+    for p in bad:
+        loss = f"lost {p.get('lost', 0)} of {p.get('sent', 0)}"
+        own = f" &middot; {_e(p.get('detail', ''))}" if len(details) > 1 else ""
+        lines.append(f'<div class="proto">{_e(p.get("protocol", "?"))}: FAILED, {_e(loss)}{own}</div>')
+    if len(details) == 1:
+        lines.append(f'<div class="proto muted">{_e(details.pop())}</div>')
     mtu_ok = True
     if mtu is not None:
         measured = mtu.get("measured_path_mtu")
@@ -217,12 +221,18 @@ def _cell(run: RunData, network: str, src: str, dst: str) -> str:
     else:
         outcome = "failed"
     checks = _pair_checks(run, src, dst, network)
+    reason = ""
     if outcome == "failed" and checks and all(c.outcome == "xfailed" for c in checks):
         outcome = "xfailed"
-        lines.append(f'<div class="proto">{_e(checks[0].message.split(". The check ran", 1)[0][:200])}</div>')
+        reason = checks[0].message.split(". The check ran", 1)[0]
+        lines.append(f'<div class="proto">{_e(reason.split(":", 1)[0])}</div>')
+    elif outcome == "failed":
+        diagnoses = {ln for c in checks for ln in c.message.splitlines() if ln.startswith("diagnosis:")}
+        lines += [f'<div class="proto"><b>{_e(d[:300])}</b></div>' for d in sorted(diagnoses)]
     head = f'<div class="head">{_e(LABELS[outcome])}</div>'
     return (
-        f'<td class="cell {outcome}" data-src="{_e(src)}" data-dst="{_e(dst)}" data-outcome="{outcome}">'
+        f'<td class="cell {outcome}" data-src="{_e(src)}" data-dst="{_e(dst)}" data-outcome="{outcome}"'
+        f' title="{_e(reason)}">'
         f"{head}{''.join(lines)}</td>"
     )
 
@@ -257,7 +267,7 @@ def _matrices(run: RunData) -> str:
         out.append(
             f'<h3 id="matrix-{_e(network)}">network {_e(network)}</h3>{table}'
             + (f"<p class='small muted'>pass rule: {_e(rule)}</p>" if rule else "")
-            + (f"<pre>{_e(summary)}</pre>" if summary else "")
+            + _message(summary)
         )
     return "".join(out)
 

@@ -152,6 +152,26 @@ def _network_of(path: Path, prefix: str) -> str:
     return path.name[len(prefix) : -len(".json")]
 
 
+def _nodes(inventory: Any, doctor: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cluster's nodes. ``down`` removes inventory.json, and ``run`` reports after its
+    teardown, so then the doctor's record of what it measured names the nodes, and a local
+    lab's variables give their roles and releases as terraform/local assigned them."""
+    if isinstance(inventory, dict) and inventory.get("nodes"):
+        return list(inventory["nodes"])
+    measured = (doctor or {}).get("cluster", {}) if isinstance(doctor, dict) else {}
+    variables = info.get("variables") or {}
+    local = info.get("target") == "local" and "manager_count" in variables
+    out = []
+    for i, (name, address) in enumerate(measured.items()):
+        node: dict[str, Any] = {"name": name, "address": address, "role": "", "labels": {}}
+        if local:
+            node["role"] = "manager" if i < int(variables["manager_count"]) else "worker"
+            release = (variables.get("node_releases") or {}).get(name, variables.get("image_release"))
+            node["labels"] = {"harness.release": release} if release else {}
+        out.append(node)
+    return out
+
+
 def load_run(run_dir: Path) -> RunData:
     if not run_dir.exists():
         raise UserInputError(
@@ -201,7 +221,7 @@ def load_run(run_dir: Path) -> RunData:
         run_dir=run_dir,
         run_id=info["run_id"],
         started_at=str(record.get("started_at") or info.get("created_at") or ""),
-        nodes=list(inventory.get("nodes", [])) if isinstance(inventory, dict) else [],
+        nodes=_nodes(inventory, doctor, info),
         record=record,
         verdict=verdict,
         checks=_checks(run_dir, verdict),

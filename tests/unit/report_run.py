@@ -39,9 +39,15 @@ def make_run(
 ) -> Path:
     run = runs / name
     run_id = run_id or f"{name}-{started_at[:10]}"
-    _write(
-        run / "run.json", {"run_id": run_id, "target": "local", "created_at": started_at, "status": "down"}
-    )
+    variables = {"manager_count": 1, "image_release": "bookworm", "node_releases": {"node3": "trixie"}}
+    info = {
+        "run_id": run_id,
+        "target": "local",
+        "created_at": started_at,
+        "status": "down",
+        "variables": variables,
+    }
+    _write(run / "run.json", info)
     _write(
         run / "inventory.json",
         {
@@ -140,11 +146,12 @@ def make_run(
     for s, d in pairs():
         test = f"test_pair[{s}->{d}-plain]"
         bad = (s, d) in broken
-        message = f"{s}->{d}: icmp: no answer" if bad else ""
+        diagnosis = f"diagnosis: VXLAN data path port 4789/udp blocked from {s} to {d}"
+        message = f"{s}->{d}: icmp: no answer\n{diagnosis}" if bad else ""
         verdict_checks.append(
             {"name": f"{CLASS}::{test}", "outcome": "failed" if bad else "passed", "message": message}
         )
-        body = f'<failure message="{message}">trace</failure>' if bad else ""
+        body = f'<failure message="{message.splitlines()[0] if bad else ""}">trace</failure>' if bad else ""
         cases.append(f'<testcase classname="{CLASS}" name="{test}" time="1.5">{body}</testcase>')
         if bad:
             (

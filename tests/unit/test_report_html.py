@@ -69,6 +69,7 @@ def test_failed_cell_carries_each_protocol_the_loss_the_mtu_and_the_detail(tmp_p
         "lost 10 of 10",
         "timeout",
         "path MTU not measured",
+        "diagnosis: VXLAN data path port 4789/udp blocked from node1 to node2",
     ):
         assert needle in cell.group(0), needle
     ok = re.search(r'data-src="node2" data-dst="node1".*?</td>', text, re.S)
@@ -213,3 +214,18 @@ def test_fault_phase_log_scan_is_shown_apart_and_not_counted(tmp_path: Path) -> 
     text = _page(run)
     assert "fault-injection phase" in text and "1 dockerd error lines not on the allow-list" in text
     assert "1 unexpected dockerd error lines" in text  # the suites' window, as before
+
+
+def test_cluster_is_known_after_down_removed_the_inventory(tmp_path: Path) -> None:
+    """``run`` reports after its teardown, and ``down`` removes inventory.json."""
+    run_dir = make_run(tmp_path / "runs")
+    identity = load_run(run_dir).identity
+    (run_dir / "inventory.json").unlink()
+    run = load_run(run_dir)
+    assert run.identity == identity
+    assert [(n["name"], n["role"], n["labels"]["harness.release"]) for n in run.nodes] == [
+        ("node1", "manager", "bookworm"),
+        ("node2", "worker", "bookworm"),
+        ("node3", "worker", "trixie"),
+    ]
+    assert "198.18.0.13" in render(run)
