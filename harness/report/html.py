@@ -46,6 +46,8 @@ td.cell{min-width:170px} .cell .head{font-weight:600} .proto{font-size:12px}
 .sq.flaky{background:#8e24aa} .sq.skipped{background:#b0bec5}
 .tag{font-weight:700;font-size:11px;padding:0 4px;border-radius:3px;background:#b71c1c;color:#fff}
 .tag.moved{background:#5d4037}
+.checks{width:100%} .checks td:nth-child(2){min-width:340px;overflow-wrap:anywhere} .checks td:nth-child(5){min-width:300px}
+.checks td:nth-child(6){min-width:160px}
 """
 
 
@@ -418,7 +420,7 @@ def _traffic(run: RunData) -> str:
         "requests-per-second series is not recorded, so the chart shows the error windows.</p>"
     )
     table = _table(["check", "outcome", "requests", "failed", "longest gap s", "versions answered"], rows)
-    return "<h2>traffic during rolling updates</h2>" + note + table + "".join(charts)
+    return '<h2 id="traffic">traffic during rolling updates</h2>' + note + table + "".join(charts)
 
 
 def _trend(past: Past | None) -> str:
@@ -445,7 +447,7 @@ def _checks(run: RunData, trends: dict[str, Past]) -> str:
         return "<p class='muted'>no check ran</p>"
     rows = []
     for i, c in enumerate(run.checks):
-        link = f'<a href="../{_e(c.artifact)}/">{_e(c.artifact)}</a>' if c.artifact else ""
+        link = f'<a href="../{_e(c.artifact)}/" title="{_e(c.artifact)}">bundle</a>' if c.artifact else ""
         duration = f"{c.duration_s:.1f} s" if c.duration_s is not None else ""
         rows.append(
             [
