@@ -230,8 +230,10 @@ def harness_labels(request: pytest.FixtureRequest, harness_cluster: Cluster) -> 
 
 def cleanup_by_label(cluster: Cluster, label: str) -> None:
     client = cluster.manager_docker()
+    removed = set()
     for svc in client.services.list(filters={"label": label}):
         svc.remove()
+        removed.add(svc.id)
     quoted = label.replace("'", "")
     # Containers a test ran itself; a service's tasks are left to the swarm to stop
     # gracefully (a forced removal kills them and dockerd logs a fatal task error).
@@ -240,6 +242,19 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
         " | awk '$2 == \"\" {print $1}' | xargs -r docker rm -f",
         timeout_s=60,
     )
+
+    def _tasks_gone() -> None:
+        # Until the swarm has deleted a removed service's tasks, its networks are "in use"
+        # and each removal attempt makes dockerd log an error: wait for that instead.
+        left = [t["ID"][:12] for t in client.api.tasks() if t.get("ServiceID") in removed]
+        if left:
+            raise NotYet(f"{len(left)} tasks of removed services still listed: {', '.join(left[:5])}")
+
+    if removed:
+        try:
+            eventually(_tasks_gone, 60, f"the tasks of services labelled {label} to be deleted", interval_s=1)
+        except WaitTimeout as exc:
+            log.warning("%s; removing their networks anyway", exc.message)
 
     def _networks_gone() -> None:
         # A swarm network stays "in use" until its tasks are torn down on every node.

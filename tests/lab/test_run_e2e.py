@@ -122,7 +122,7 @@ def test_run_main_job(tmp_path: Path) -> None:
     assert sum(sum(v.values()) for v in scan["allowed"].values()) > 0  # e.g. the missing-IPVS sysctl reads
     # A healthy run explains every dockerd error line of its suites' window (the fault
     # phase is scanned on its own: its faults cause errors on purpose).
-    assert unexpected == 0, scan["unexpected"]
+    assert unexpected == 0, "\n".join(f"{n}: {ln}" for n, lines in scan["unexpected"].items() for ln in lines)
     assert (run_dir / "reports/dockerd-log-scan-faults.json").is_file()
     # One verdict, each outcome counted on its own: nothing failed, the 16 ESP/IPVS checks
     # are expected failures (not "skipped"), leader loss is the one skip (1 manager).
