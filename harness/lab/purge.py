@@ -7,6 +7,7 @@ the harness's prefixes are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -46,9 +47,11 @@ def purge(lab: str | None = None) -> list[str]:
         os.kill(pid, signal.SIGKILL)  # a VM's disks are about to be deleted: no need to flush
         removed.append(f"VM process {pid}")
     for pid in uml.uml_pids(f"{MACHINE_PREFIX}{lab + '-' if lab else ''}"):
-        # A UML machine's disks go next as well; its helper processes match the same name.
-        os.kill(pid, signal.SIGKILL)
-        removed.append(f"UML process {pid}")
+        # A UML machine's disks go next as well; its helper processes match the same name
+        # and may exit with the kernel before their turn.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            removed.append(f"UML process {pid}")
     pids = _nspawn_pids(lab)
     for pid in pids:
         os.kill(pid, signal.SIGTERM)

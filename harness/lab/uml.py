@@ -16,6 +16,7 @@ state and ``/etc/docker`` live on a data disk that outlives image swaps.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -395,6 +396,8 @@ def stop(state: MachineState, timeout_s: float = POWEROFF_TIMEOUT_S) -> None:
     except WaitTimeout as exc:
         log.warning("%s: no clean power-off (%s); killing UML pid %d", state.node, exc.one_line(), pid)
         for helper in [pid, *hostcmd.pids_where(uml_argv(state.machine))]:
-            if is_our_uml(helper, state.machine):
-                os.kill(helper, signal.SIGKILL)
+            # Helpers may exit with the kernel before their turn.
+            with contextlib.suppress(ProcessLookupError):
+                if is_our_uml(helper, state.machine):
+                    os.kill(helper, signal.SIGKILL)
         eventually(_gone, 10, f"{state.node} to die after SIGKILL", interval_s=0.2)
