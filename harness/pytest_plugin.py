@@ -256,14 +256,23 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
         except WaitTimeout as exc:
             log.warning("%s; removing their networks anyway", exc.message)
 
+    deleted: set[str] = set()
+
     def _networks_gone() -> None:
-        # A swarm network stays "in use" until its tasks are torn down on every node.
+        # A swarm network stays "in use" until its tasks are torn down on every node. The
+        # manager may list a network it has just deleted for a moment: never ask twice.
         busy = []
         for net in client.networks.list(filters={"label": label}):
+            if net.id in deleted:
+                continue
             try:
                 net.remove()
+            except docker.errors.NotFound:
+                pass
             except docker.errors.APIError as exc:
                 busy.append(f"{net.name}: {exc.explanation}")
+                continue
+            deleted.add(net.id)
         if busy:
             raise NotYet("; ".join(busy))
 
