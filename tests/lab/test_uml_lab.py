@@ -26,7 +26,9 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
     inventory = run_dir / "inventory.json"
     figures: dict[str, float] = {}
     mark = time.monotonic()
-    up = cli("up", "--lab", LAB, "--kind", "uml", "--subnet", SUBNET, "--run-dir", str(run_dir), timeout_s=900)
+    up = cli(
+        "up", "--lab", LAB, "--kind", "uml", "--subnet", SUBNET, "--run-dir", str(run_dir), timeout_s=900
+    )
     figures["up_s"] = round(time.monotonic() - mark, 1)
     try:
         assert up.returncode == 0, up.stderr[-3000:]

@@ -67,7 +67,10 @@ def test_boot_unit_runs_before_everything_that_needs_the_machine_files() -> None
     for unit in ("sysinit.target", "ssh.service", "docker.service", "containerd.service"):
         assert unit in before
     assert "DefaultDependencies=no" in uml._UNIT
-    assert "/dev/ubdb /srv/data" in uml._SCRIPT and "mount --bind /srv/data/docker /var/lib/docker" in uml._SCRIPT
+    assert (
+        "/dev/ubdb /srv/data" in uml._SCRIPT
+        and "mount --bind /srv/data/docker /var/lib/docker" in uml._SCRIPT
+    )
 
 
 def test_disks_are_named_per_machine_and_per_image(tmp_path: Path) -> None:
