@@ -171,9 +171,15 @@ class MatrixResult:
         }
 
 
+# Convergence asks each pair for one echo with a short timeout, again every second.
+CONVERGE_PROBE = {"op": "ping", "count": 1, "timeout_s": 1.0}
+
+
 def _ops(dst: ProbeTask, proto: str) -> list[dict[str, Any]]:
     """The probes of one cell, as agent batch items."""
     base: dict[str, Any] = {"timeout_s": PROBE_TIMEOUT_S}
+    if proto == "converge":
+        return [{**CONVERGE_PROBE, "host": dst.address}]
     if proto == "icmp":
         # Separate echoes run concurrently, so a silent path costs one timeout, not five.
         return [{**base, "op": "ping", "host": dst.address, "count": 1}] * PROBES["icmp"]
@@ -194,7 +200,7 @@ def _attempt(dst: ProbeTask, proto: str, results: list[dict[str, Any]]) -> Attem
     for res in results:
         if not res.get("ok"):
             problems.append(str(res.get("error") or "failed"))
-        elif proto != "icmp" and res.get("hostname") != expected:
+        elif proto not in ("icmp", "converge") and res.get("hostname") != expected:
             problems.append(f"answered by {res.get('hostname')!r}, expected the task on {dst.node} ({expected})")
         else:
             answered += 1
@@ -230,17 +236,17 @@ def converge(
 ) -> dict[str, float | None]:
     """Seconds until each pair first answered a ping; None for pairs that never did."""
     nodes = sorted(deployment.tasks)
-    waiting: list[Cell] = [(s, d, "icmp") for s in nodes for d in nodes if s != d]
+    waiting: list[Cell] = [(s, d, "converge") for s in nodes for d in nodes if s != d]
     started = time.monotonic()
     seen: dict[str, float | None] = {f"{s}->{d}": None for s, d, _ in waiting}
 
     def _step() -> None:
         nonlocal waiting
-        results = _pass_once(cluster, deployment, waiting)
-        for cell, answered in results.items():
-            if answered:
+        results = _pass(cluster, deployment, waiting)
+        for cell, attempt in results.items():
+            if attempt.answered:
                 seen[f"{cell[0]}->{cell[1]}"] = round(time.monotonic() - started, 2)
-        waiting = [c for c in waiting if not results[c]]
+        waiting = [c for c in waiting if not results[c].answered]
         if waiting:
             raise NotYet(f"{len(waiting)} pairs not answering yet: " + ", ".join(f"{s}->{d}" for s, d, _ in waiting))
 
@@ -249,24 +255,6 @@ def converge(
     except WaitTimeout as exc:
         log.info("%s; measuring anyway", exc.message)
     return seen
-
-
-def _pass_once(cluster: Cluster, deployment: ProbeDeployment, cells: list[Cell]) -> dict[Cell, bool]:
-    """One ping per cell; whether it was answered."""
-    by_src: dict[str, list[Cell]] = {}
-    for cell in cells:
-        by_src.setdefault(cell[0], []).append(cell)
-
-    def _row(src: str) -> dict[Cell, bool]:
-        ops = [
-            {"op": "ping", "host": deployment.tasks[d].address, "count": 1, "timeout_s": 1.0}
-            for _, d, _ in by_src[src]
-        ]
-        results = batch(cluster, deployment.tasks[src], ops)
-        return {cell: bool(r.get("ok")) for cell, r in zip(by_src[src], results, strict=True)}
-
-    rows = raise_first(run_parallel([cluster.host(s) for s in by_src], lambda h: _row(h.name)))
-    return {cell: ok for row in rows.values() for cell, ok in row.items()}
 
 
 def run_matrix(
