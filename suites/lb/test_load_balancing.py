@@ -6,13 +6,16 @@ it they run, fail, and are reported as the unmet capability with its nodes.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import docker.types
 import pytest
 
+from harness.errors import WaitTimeout
 from harness.probe.image import image_ref
 from harness.probe.lb import answers, observation_symptom, spread_problems
+from harness.probe.service import ProbeTask
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
@@ -20,6 +23,7 @@ from harness.swarm.services import create_probe_service, wait_replicas
 from harness.verdict import CheckFailure
 from suites.context import OverlayContext
 
+log = logging.getLogger(__name__)
 pytestmark = pytest.mark.xdist_group("overlay-plain")
 REPLICAS = 3
 
@@ -98,6 +102,33 @@ def _published(cluster: Cluster, labels: dict[str, str], mode: str, replicas: in
     return name, port
 
 
+# A task reported running is not yet served by the routing mesh: on the UML lab its
+# published port refused connections for about 4.5 s after "running", on every node
+# (measured twice). The check waits for one answer from the task's own node first, at
+# most this long, then requires every request on every node to be answered.
+INGRESS_READY_TIMEOUT_S = 15.0  # about 3x the delay measured
+
+
+def _wait_published_port(cluster: Cluster, client: ProbeTask, svc: str, port: int) -> None:
+    """Until the node running ``svc``'s task answers once on ``port``; measure anyway after the deadline."""
+    tasks = cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
+    ids = {n.id: n.attrs["Description"]["Hostname"] for n in cluster.manager_docker().nodes.list()}
+    owner = next((ids[t["NodeID"]] for t in tasks if t["Status"]["State"] == "running"), None)
+    if owner is None:
+        return
+    url = f"http://{swarm_address(cluster.inventory.node(owner))}:{port}/"
+
+    def _answered() -> None:
+        obs = answers(cluster, client, url, 1, timeout_s=1)
+        if not obs["by_backend"]:
+            raise NotYet(f"{url} from {client.node}'s task: {obs['errors']}")
+
+    try:
+        eventually(_answered, INGRESS_READY_TIMEOUT_S, f"{svc}'s published port to answer on {owner}", interval_s=1)
+    except WaitTimeout as exc:
+        log.info("%s; measuring every node anyway", exc.message)
+
+
 @pytest.mark.needs("ipvs")
 def test_ingress_answers_on_every_node(plain_overlay: OverlayContext) -> None:
     """The routing mesh: the published port answers on every node, also those without a task."""
@@ -105,6 +136,7 @@ def test_ingress_answers_on_every_node(plain_overlay: OverlayContext) -> None:
     harness_cluster, probes, harness_labels = ctx.cluster, ctx.probes, ctx.labels
     svc, port = _published(harness_cluster, harness_labels, "ingress", 1)
     client = next(iter(probes.tasks.values()))
+    _wait_published_port(harness_cluster, client, svc, port)
     silent = {}
     symptoms = []
     for node in harness_cluster.nodes:
