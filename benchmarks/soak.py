@@ -20,7 +20,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = "soak"
-SUBNET = "198.18.13.0/24"
+SUBNET = "198.18.23.0/24"
 RUN_TIMEOUT_S = 3600  # a hung run ends the soak with its own record; the main job takes about 6 min
 
 
