@@ -2,20 +2,28 @@
 
 The smallest proof that the uml kind delivers what the shared-kernel lab cannot: the
 machines answer SSH with dockerd active, a swarm forms with its overlays and probe
-images, the doctor finds IPVS and ESP on every node, and ``down`` leaves no UML process,
-tap, disk or state behind. The figures are printed for the README.
+images, the doctor finds IPVS and ESP on every node, the overlay, lb, encryption and mtu
+suites pass in strict mode (VIP, ingress, the encrypted matrix, ESP and zero plaintext on
+the wire, the encrypted MTU of 1424), ESP dropped on one node is a real failure and never
+an expected one, and ``down`` leaves no UML process, tap, disk or state behind. The
+figures are printed for the README.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.inventory import load_inventory
 from harness.swarm.cluster import Cluster
 from tests.lab.conftest import cli, leftovers
 
+REPO = Path(__file__).resolve().parents[2]
+STRICT_SUITES = ("suites/overlay", "suites/lb", "suites/encryption", "suites/mtu")
 LAB = "umlt"
 SUBNET = "198.18.15.0/24"
 
@@ -56,6 +64,88 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
             if not caps[node][need]["present"]
         ]
         assert missing == [], missing
+
+        # The checks the shared-kernel lab can only report as expected failures, in strict
+        # mode: VIP, ingress, the encrypted matrix, ESP on the wire, the encrypted MTU.
+        mark = time.monotonic()
+        junit = run_dir / "reports" / "junit-strict.xml"
+        suites = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *STRICT_SUITES,
+                f"--harness-inventory={inventory}",
+                "--harness-strict",
+                f"--junitxml={junit}",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-n",
+                "2",
+                "--dist",
+                "loadgroup",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        figures["strict_suites_s"] = round(time.monotonic() - mark, 1)
+        assert suites.returncode == 0, suites.stdout[-4000:]
+        outcomes = {
+            c.get("name", ""): [ch.tag for ch in c if ch.tag in ("failure", "error", "skipped")]
+            for c in ET.parse(junit).getroot().iter("testcase")
+        }
+        assert len(outcomes) >= 30 and all(v == [] for v in outcomes.values()), outcomes
+        for name in (
+            "test_vip_spreads_over_every_replica",
+            "test_ingress_answers_on_every_node",
+            "test_matrix[encrypted]",
+            "test_encrypted_overlay_is_esp_on_the_wire",
+        ):
+            assert outcomes[name] == [], name
+        reports = run_dir / "reports"
+        matrix = json.loads((reports / "matrix-harness-encrypted.json").read_text())
+        assert len(matrix["checks"]) == 24 and all(c["ok"] for c in matrix["checks"]), matrix["summary"]
+        wire = json.loads((reports / "wire-harness-encrypted.json").read_text())
+        assert wire["esp"] > 0 and wire["vxlan_plaintext"] == 0, wire
+        mtu = json.loads((reports / "mtu-harness-encrypted.json").read_text())
+        assert len(mtu) == 6 and {p["measured_path_mtu"] for p in mtu} == {1424}, mtu
+
+        # Break it on purpose: node2 drops ESP. The kernel has ESP, so the encrypted matrix
+        # must fail as a real failure, never be excused as a missing capability.
+        cluster = Cluster(load_inventory(inventory))
+        cluster.run("node2", "iptables -w -I INPUT -p esp -j DROP").check()
+        try:
+            broken = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "suites/overlay",
+                    "-k",
+                    "test_matrix and encrypted",
+                    f"--harness-inventory={inventory}",
+                    f"--junitxml={run_dir / 'reports' / 'junit-esp-dropped.xml'}",
+                    "-p",
+                    "no:cacheprovider",
+                    "-q",
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+        finally:
+            cluster.run("node2", "iptables -w -D INPUT -p esp -j DROP").check()
+            cluster.close()
+        assert broken.returncode == 1, broken.stdout[-3000:]
+        case = ET.parse(run_dir / "reports" / "junit-esp-dropped.xml").getroot().find(".//testcase")
+        assert case is not None and case.find("failure") is not None, broken.stdout[-3000:]
+        text = case.find("failure").get("message") or ""  # type: ignore[union-attr]
+        assert "4 of 6 pairs failed on network harness-encrypted" in text, text[:2000]
+        assert "unmet capability" not in text, text[:2000]
     finally:
         mark = time.monotonic()
         down = cli("down", "--run-dir", str(run_dir), timeout_s=600)
