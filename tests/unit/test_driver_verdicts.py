@@ -60,7 +60,11 @@ def test_host_network_in_its_own_namespace_is_caught() -> None:
 
 
 def test_host_network_ignores_overlay_devices_other_checks_create_meanwhile() -> None:
-    seen = {"interfaces": ["docker0", "docker_gwbridge", "eth0", "lo"], "hostname": "node1", "netns": "net:[1]"}
+    seen = {
+        "interfaces": ["docker0", "docker_gwbridge", "eth0", "lo"],
+        "hostname": "node1",
+        "netns": "net:[1]",
+    }
     links = [*LINKS, "vx-001001-abcde"]
     assert host_network_problems(seen, links, "node1", _dial(True), "net:[1]") == []
 

@@ -12,7 +12,9 @@ PVID_LINE = (
     'level=error msg="enabling default vlan on bridge br0 failed open '
     '/sys/class/net/br0/bridge/default_pvid: permission denied"'
 )
-UNKNOWN_LINE = 'level=error msg="failed allocating task 3k2j for network harness-plain: no available IPv4 addresses"'
+UNKNOWN_LINE = (
+    'level=error msg="failed allocating task 3k2j for network harness-plain: no available IPv4 addresses"'
+)
 PANIC_LINE = "panic: runtime error: invalid memory address or nil pointer dereference"
 INFO_LINE = 'level=info msg="Daemon has completed initialization"'
 

@@ -78,7 +78,9 @@ def test_strict_mode_runs_the_check_and_fails_it_naming_the_capability(pytester:
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param('@pytest.mark.needs("esp")\ndef test_it():\n    assert 1 + 1 == 3\n', id="unrelated-assert"),
+        pytest.param(
+            '@pytest.mark.needs("esp")\ndef test_it():\n    assert 1 + 1 == 3\n', id="unrelated-assert"
+        ),
         pytest.param('@pytest.mark.needs("esp")\ndef test_it():\n    {}["key"]\n', id="exception"),
         pytest.param(
             '@pytest.mark.needs("esp")\ndef test_it():\n'
@@ -91,7 +93,8 @@ def test_strict_mode_runs_the_check_and_fails_it_naming_the_capability(pytester:
             id="plaintext-on-encrypted",
         ),
         pytest.param(
-            '@pytest.mark.needs("esp")\ndef test_it():\n    raise CheckFailure("x", [])\n', id="no-observations"
+            '@pytest.mark.needs("esp")\ndef test_it():\n    raise CheckFailure("x", [])\n',
+            id="no-observations",
         ),
     ],
 )
@@ -128,7 +131,9 @@ def test_an_unknown_capability_name_is_a_usage_error(pytester: pytest.Pytester) 
 
 
 def test_a_capability_that_could_not_be_measured_never_excuses_a_failure(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, '{"esp": {"node1": "unknown", "node2": "absent", "node3": "absent"}}', ESP_TIMEOUTS)
+    result = _run(
+        pytester, '{"esp": {"node1": "unknown", "node2": "absent", "node3": "absent"}}', ESP_TIMEOUTS
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*could not be measured never excuses a failure*"])
 
