@@ -44,6 +44,33 @@ def cli(*args: str, timeout_s: float = 600, env: dict[str, str] | None = None) -
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_suites(
+    inventory: Path, junit: Path, *args: str, timeout_s: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the harness's own suites (``args``: paths and pytest options) against ``inventory``
+    as a user would, in a separate pytest, with a JUnit file to judge the outcome by."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *args,
+            f"--harness-inventory={inventory}",
+            f"--junitxml={junit}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
 def assert_one_line_error(res: CliResult, *needles: str) -> None:
     """Exit 2, one ``error:`` line naming the problem, no traceback."""
     assert res.returncode == 2, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from harness.probe.mtu import measure
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
+from tests.lab.conftest import run_suites
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,24 +123,7 @@ def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: C
 
 
 def _suite(run_dir: Path, junit: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites/overlay",
-            f"--harness-inventory={run_dir / 'inventory.json'}",
-            f"--junitxml={junit}",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            *extra,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_suites(run_dir / "inventory.json", junit, "suites/overlay", *extra)
 
 
 def test_strict_mode_fails_unmet_capability(shared_run_dir: Path, tmp_path: Path) -> None:

@@ -3,8 +3,6 @@ DNS, MTU, wire capture, traffic counts, VIP and ingress, isolation, and the stac
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -41,6 +39,7 @@ from suites.stack.shop import (
     replicas,
     unreachable,
 )
+from tests.lab.conftest import run_suites
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,25 +153,7 @@ def test_traffic_generator_counts_an_outage_and_its_window(
 def test_vip_and_ingress_report_missing_ipvs(shared_run_dir: Path, tmp_path: Path) -> None:
     """Without IPVS, VIP and ingress checks run, fail, and name the capability and every node."""
     junit = tmp_path / "lb.xml"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites/lb",
-            "-k",
-            "vip or ingress",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            f"--harness-inventory={shared_run_dir / 'inventory.json'}",
-            f"--junitxml={junit}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_suites(shared_run_dir / "inventory.json", junit, "suites/lb", "-k", "vip or ingress")
     assert proc.returncode == 0, proc.stdout[-3000:]
     cases = list(ET.parse(junit).getroot().iter("testcase"))
     assert len(cases) == 2

@@ -12,15 +12,13 @@ figures are printed for the README.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.inventory import load_inventory
 from harness.swarm.cluster import Cluster
-from tests.lab.conftest import cli, leftovers
+from tests.lab.conftest import cli, leftovers, run_suites
 
 REPO = Path(__file__).resolve().parents[2]
 STRICT_SUITES = ("suites/overlay", "suites/lb", "suites/encryption", "suites/mtu")
@@ -69,27 +67,8 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         # mode: VIP, ingress, the encrypted matrix, ESP on the wire, the encrypted MTU.
         mark = time.monotonic()
         junit = run_dir / "reports" / "junit-strict.xml"
-        suites = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                *STRICT_SUITES,
-                f"--harness-inventory={inventory}",
-                "--harness-strict",
-                f"--junitxml={junit}",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "-n",
-                "2",
-                "--dist",
-                "loadgroup",
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=1800,
+        suites = run_suites(
+            inventory, junit, *STRICT_SUITES, "--harness-strict", "-n", "2", "--dist", "loadgroup", timeout_s=1800
         )
         figures["strict_suites_s"] = round(time.monotonic() - mark, 1)
         assert suites.returncode == 0, suites.stdout[-4000:]
@@ -118,24 +97,13 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         cluster = Cluster(load_inventory(inventory))
         cluster.run("node2", "iptables -w -I INPUT -p esp -j DROP").check()
         try:
-            broken = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "suites/overlay",
-                    "-k",
-                    "test_matrix and encrypted",
-                    f"--harness-inventory={inventory}",
-                    f"--junitxml={run_dir / 'reports' / 'junit-esp-dropped.xml'}",
-                    "-p",
-                    "no:cacheprovider",
-                    "-q",
-                ],
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                timeout=900,
+            broken = run_suites(
+                inventory,
+                run_dir / "reports" / "junit-esp-dropped.xml",
+                "suites/overlay",
+                "-k",
+                "test_matrix and encrypted",
+                timeout_s=900,
             )
         finally:
             cluster.run("node2", "iptables -w -D INPUT -p esp -j DROP").check()
