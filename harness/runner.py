@@ -32,12 +32,18 @@ class StageTimer:
     stages: dict[str, float] = field(default_factory=dict)
 
     def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        log.info("== %s", name)
+        """Run one stage; its start and its end, with the time it took, go to the log
+        as plain lines (readable in a CI log, no cursor tricks)."""
+        log.info("== %s (stage %d)", name, len(self.stages) + 1)
         started = time.monotonic()
+        outcome = "failed"
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            outcome = "done"
+            return result
         finally:
             self.stages[name] = round(time.monotonic() - started, 2)
+            log.info("== %s %s in %.1f s (%.0f s so far)", name, outcome, self.stages[name], sum(self.stages.values()))
 
 
 def prepare_cluster(
