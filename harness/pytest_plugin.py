@@ -26,7 +26,7 @@ from harness.errors import HarnessError, WaitTimeout
 from harness.inventory import Inventory, load_inventory
 from harness.retry import NotYet, eventually
 from harness.swarm.cluster import LABEL_TEST, Cluster
-from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec
+from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec, network_gone
 from harness.verdict import CheckFailure
 
 log = logging.getLogger(__name__)
@@ -267,11 +267,11 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
                 continue
             try:
                 net.remove()
-            except docker.errors.NotFound:
-                pass
             except docker.errors.APIError as exc:
-                busy.append(f"{net.name}: {exc.explanation}")
-                continue
+                # A swarm network deleted meanwhile answers 500 "network ... not found", not 404.
+                if not network_gone(exc):
+                    busy.append(f"{net.name}: {exc.explanation}")
+                    continue
             deleted.add(net.id)
         if busy:
             raise NotYet("; ".join(busy))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import docker.errors
+
 from harness.errors import SwarmError
 from harness.swarm.cluster import Cluster
 
@@ -51,3 +53,12 @@ def ensure_networks(cluster: Cluster, specs: tuple[NetworkSpec, ...] = DEFAULT_N
         log.info("created %s overlay %s", spec.kind, spec.name)
         actions.append(f"network {spec.name}")
     return actions
+
+
+def network_gone(exc: docker.errors.APIError) -> bool:
+    """Whether a failed network removal says the network no longer exists.
+
+    A swarm network deleted meanwhile answers 500 "network ... not found", not 404:
+    taken for busy, it was asked again every second, each time logged by dockerd.
+    """
+    return isinstance(exc, docker.errors.NotFound) or "not found" in str(exc.explanation or "")

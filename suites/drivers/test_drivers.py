@@ -22,6 +22,7 @@ from harness.probe.service import TCP_PORT, ProbeTask, batch, remove_service
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.cluster import Cluster
+from harness.swarm.networks import network_gone
 from harness.swarm.services import task_errors
 from suites.context import OverlayContext
 from suites.drivers.checks import (
@@ -214,10 +215,9 @@ def _remove_when_free(cluster: Cluster, network: str) -> None:
     def _gone() -> None:
         try:
             client.networks.get(network).remove()
-        except docker.errors.NotFound:
-            return
         except docker.errors.APIError as exc:
-            raise NotYet(str(exc.explanation)) from None
+            if not network_gone(exc):
+                raise NotYet(str(exc.explanation)) from None
 
     eventually(_gone, 60, f"network {network} to be removed", interval_s=1)
 

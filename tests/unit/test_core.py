@@ -279,3 +279,19 @@ def test_a_request_that_never_left_a_dead_channel_is_resent_whatever_its_method(
         policy.increment("DELETE", "/x", error=unsent).increment("DELETE", "/x", error=unsent).increment(
             "DELETE", "/x", error=unsent
         )
+
+
+def test_a_network_already_deleted_counts_as_removed_whatever_the_status() -> None:
+    import docker.errors
+    import requests
+
+    from harness.swarm.networks import network_gone
+
+    def _err(status: int, text: str) -> docker.errors.APIError:
+        resp = requests.Response()
+        resp.status_code = status
+        return docker.errors.APIError("x", response=resp, explanation=text)
+
+    assert network_gone(docker.errors.NotFound("x", explanation="no such network"))
+    assert network_gone(_err(500, "network ifl11o4uaihvhxh2lfc3wk1ui not found"))
+    assert not network_gone(_err(500, "rpc error: code = FailedPrecondition desc = network x is in use by task y"))
