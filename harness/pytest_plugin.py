@@ -258,12 +258,23 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
 
     deleted: set[str] = set()
 
+    def _in_swarm(net_id: str) -> bool:
+        # The manager's listing lags a removal (another check's, or 'docker stack rm');
+        # asking swarmkit itself costs a 404, where a DELETE of the gone network is a
+        # 500 that dockerd logs as an error.
+        try:
+            client.api.inspect_network(net_id, scope="swarm")
+        except docker.errors.NotFound:
+            deleted.add(net_id)
+            return False
+        return True
+
     def _networks_gone() -> None:
         # A swarm network stays "in use" until its tasks are torn down on every node. The
         # manager may list a network it has just deleted for a moment: never ask twice.
         busy = []
         for net in client.networks.list(filters={"label": label}):
-            if net.id in deleted:
+            if net.id in deleted or (net.attrs.get("Scope") == "swarm" and not _in_swarm(net.id)):
                 continue
             try:
                 net.remove()
