@@ -29,6 +29,8 @@ def test_leader_loss_on_three_managers(tmp_path: Path) -> None:
                 "-m",
                 "pytest",
                 "suites/faults",
+                "-m",
+                "disruptive",  # fault checks are opt-in for plain pytest
                 "-k",
                 "leader",
                 "-p",
