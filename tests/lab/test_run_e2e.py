@@ -38,8 +38,9 @@ IPVS_CHECKS = ("test_vip_spreads_over_every_replica", "test_ingress_answers_on_e
 
 # Error lines the harness itself used to make dockerd log: requests to workers, removals of
 # networks still in use or already gone, killed or crashing probe tasks, verbose inspects.
+# (A DELETE of a network already gone, about once a run, is not listed: its caller is not
+# yet found after the cleanup's own causes were removed; it stays a verdict warning.)
 HARNESS_CAUSED = (
-    "Handler for DELETE",
     "This node is not a swarm manager",
     "non-zero exit (137)",
     "non-zero exit (1)",
