@@ -85,14 +85,14 @@ class PairCheck:
     def symptom(self) -> Symptom:
         """What this failed cell observed, for the capability rule."""
         errors = [e for a in self.attempts for e in a.errors]
-        if any(a.answered for a in self.attempts):
+        if any(e.startswith("answered by") for e in errors):
+            kind = verdict.WRONG_ANSWER
+        elif any(a.answered for a in self.attempts):
             # Some probes answered: a path that works at times is loss, never a missing capability.
-            kind = verdict.WRONG_ANSWER if any(e.startswith("answered by") for e in errors) else verdict.LOSS
+            kind = verdict.LOSS
         else:
             kinds = {verdict.kind_of_error(e) for e in errors} or {verdict.OTHER}
             kind = kinds.pop() if len(kinds) == 1 else verdict.OTHER
-            if any(e.startswith("answered by") for e in errors):
-                kind = verdict.WRONG_ANSWER
         return Symptom(kind, (self.src, self.dst), f"{self.protocol}: {self.detail}")
 
 
