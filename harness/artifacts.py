@@ -11,7 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
-from harness.swarm.cluster import Cluster
+from harness.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

@@ -85,9 +85,9 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.cluster import Cluster
     from harness.doctor.report import run_doctor
     from harness.inventory import load_inventory
-    from harness.swarm.cluster import Cluster
 
     _check_data_path_port(args.data_path_port)
     out = _check_out_file("--out", args.out) if args.out else None

@@ -13,9 +13,9 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from harness.cluster import Cluster
 from harness.inventory.schema import Node
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from typing import Any
 import docker.errors
 import pytest
 
+from harness.cluster import LABEL_TEST, Cluster
 from harness.doctor.report import DoctorReport, aggregate, cluster_identity, run_doctor
 from harness.doctor.signatures import KNOWN_CAPABILITIES, judge
 from harness.errors import HarnessError, WaitTimeout
 from harness.inventory import Inventory, load_inventory
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import LABEL_TEST, Cluster
 from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec, network_gone
 from harness.verdict import CheckFailure
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.doctor.report import DoctorReport, run_doctor
 from harness.interrupts import stop_child
 from harness.inventory import Inventory, load_inventory
 from harness.probe.image import ensure_probe_images
 from harness.rundir import read_info
 from harness.swarm.bootstrap import SwarmSettings, bootstrap
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec, ensure_networks
 
 log = logging.getLogger(__name__)

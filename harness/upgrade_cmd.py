@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from harness.cluster import Cluster
 from harness.errors import UserInputError
 from harness.inventory import Inventory, load_inventory
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import deploy_global_probe, remove_service, service_name
 from harness.rundir import read_info
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import ensure_networks
 from harness.swarm.services import create_probe_service, wait_replicas
 from harness.swarm.upgrade import UpgradeReport, command_upgrader, run_upgrade

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
 from suites.context import OverlayContext
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from harness.cluster import Cluster
 from harness.probe.service import ProbeDeployment
-from harness.swarm.cluster import Cluster
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import redact
+from harness.cluster import Cluster
 from harness.doctor.report import DoctorReport
-from harness.swarm.cluster import Cluster
 
 ALLOWLIST_PATH = Path(__file__).with_name("dockerd_allowlist.json")
 _SEVERE = re.compile(r"level=(error|fatal)|\bpanic[:(]|^panic", re.IGNORECASE)

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.swarm.cluster import Cluster
+from harness.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
 
 VXLAN_PORT = 4789

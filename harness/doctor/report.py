@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.doctor.capabilities import Capability, node_capabilities, node_facts
 from harness.doctor.ports import PortCheck, check_ports
-from harness.swarm.cluster import Cluster
 
 
 @dataclass

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness import verdict
+from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.inventory.schema import Node
 from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 from harness.verdict import Symptom
 
 log = logging.getLogger(__name__)

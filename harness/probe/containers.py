@@ -11,9 +11,9 @@ import json
 import shlex
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.errors import CommandError
 from harness.probe.image import image_ref
-from harness.swarm.cluster import Cluster
 
 
 def label_flags(labels: dict[str, str]) -> str:

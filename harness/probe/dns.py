@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.probe.service import ProbeDeployment, batch
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
 
 # The agent's error for a resolver that answered "no such name" (EAI_NONAME).

@@ -16,9 +16,9 @@ import shlex
 import tarfile
 from pathlib import Path
 
+from harness.cluster import Cluster
 from harness.lab import images
 from harness.lab.naming import cache_root
-from harness.swarm.cluster import Cluster
 from harness.transport.ssh import SSHHost
 
 log = logging.getLogger(__name__)

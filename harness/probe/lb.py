@@ -6,8 +6,8 @@ from collections import Counter
 from typing import Any
 
 from harness import verdict
+from harness.cluster import Cluster
 from harness.probe.service import ProbeTask, batch
-from harness.swarm.cluster import Cluster
 from harness.verdict import Symptom
 
 

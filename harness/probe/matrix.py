@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness import verdict
+from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.service import HTTP_PORT, TCP_PORT, UDP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.retry import NotYet, eventually, until_elapsed
-from harness.swarm.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
 from harness.verdict import Symptom
 

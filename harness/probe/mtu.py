@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness import verdict
+from harness.cluster import Cluster
 from harness.inventory.schema import Node
 from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 from harness.transport.ssh import raise_first, run_parallel
 from harness.verdict import Symptom
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.probe.service import HTTP_PORT, ProbeDeployment, batch, wait_global_probe
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 from harness.swarm.services import running_task_ips
 from harness.transport.ssh import run_parallel
 

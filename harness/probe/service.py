@@ -15,10 +15,10 @@ from typing import Any
 
 import docker.types
 
+from harness.cluster import Cluster
 from harness.errors import CommandError
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import docker.errors
 
+from harness.cluster import Cluster
 from harness.errors import SwarmError
 from harness.inventory.schema import Node
 from harness.lab.network import SWARM_ADDR_POOL
 from harness.retry import NotYet, eventually, transient_docker_policy
-from harness.swarm.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

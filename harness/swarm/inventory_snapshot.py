@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.swarm.cluster import Cluster
+from harness.cluster import Cluster
 
 
 def snapshot(cluster: Cluster, via: str | None = None) -> dict[str, dict[str, Any]]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import docker.errors
 
+from harness.cluster import Cluster
 from harness.errors import SwarmError
-from harness.swarm.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import docker.types
 
+from harness.cluster import Cluster
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

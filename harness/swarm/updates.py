@@ -16,10 +16,10 @@ from typing import Any
 
 import docker.types
 
+from harness.cluster import Cluster
 from harness.errors import SwarmError
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 
 NS_PER_S = 1_000_000_000
 DONE_STATES = ("completed", "paused", "rollback_completed", "rollback_paused")

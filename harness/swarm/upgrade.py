@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.errors import HarnessError
 from harness.inventory.schema import Node
 from harness.probe.matrix import run_matrix
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import TCP_PORT, ProbeDeployment, agent, wait_global_probe
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 from harness.transport.ssh import SSHHost
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.probe.service import TCP_PORT, ProbeDeployment, batch, deploy_global_probe, remove_service
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 from suites.context import OverlayContext
 
 

@@ -15,13 +15,13 @@ import docker.errors
 import docker.types
 import pytest
 
+from harness.cluster import Cluster
 from harness.probe import containers
 from harness.probe.containers import label_flags
 from harness.probe.image import image_ref
 from harness.probe.service import TCP_PORT, ProbeTask, batch, remove_service
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import network_gone
 from harness.swarm.services import task_errors
 from suites.context import OverlayContext

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.probe.capture import capture, encrypted_problems, encrypted_symptoms, plain_problems
 from harness.probe.service import ProbeDeployment
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.doctor.report import run_doctor
 from harness.faults import block_port, partition, stopped_engine
 from harness.probe.image import image_ref
@@ -20,7 +21,6 @@ from harness.probe.recovery import wait_service_whole
 from harness.probe.service import ProbeDeployment
 from harness.retry import NotYet, eventually, transient_is_not_yet
 from harness.swarm.bootstrap import wait_nodes_ready
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
 from harness.swarm.services import create_probe_service, wait_replicas
 from suites.faults.checks import converged_problems, spec_version

@@ -12,13 +12,13 @@ import secrets
 import docker.types
 import pytest
 
+from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.image import image_ref
 from harness.probe.lb import answers, observation_symptom, spread_problems
 from harness.probe.service import ProbeTask
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 from harness.swarm.services import create_probe_service, wait_replicas
 from harness.verdict import CheckFailure
 from suites.context import OverlayContext

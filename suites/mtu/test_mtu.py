@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.probe.mtu import PairMTU, measure, overlay_mtu, to_dicts, underlay_mtus, underlay_problems
 from harness.probe.service import ProbeDeployment
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
 from suites.params import NETWORKS

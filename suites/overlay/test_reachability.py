@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.doctor.report import remeasure
 from harness.probe.diagnose import diagnose, failing_nodes
 from harness.probe.matrix import PROTOCOLS, MatrixResult, PairCheck, run_matrix
 from harness.probe.service import ProbeDeployment
 from harness.run_verdict import FLAKY_PROPERTY
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure, Symptom
 from suites.params import NETWORKS

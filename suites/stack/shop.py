@@ -9,9 +9,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import LABEL_RUN, LABEL_TEST, Cluster
 from harness.probe.service import TCP_PORT, ProbeTask, batch
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import LABEL_RUN, LABEL_TEST, Cluster
 
 COMPOSE = Path(__file__).with_name("shop.yml")
 SERVICES = ("frontend", "auth", "catalog", "order", "payment")

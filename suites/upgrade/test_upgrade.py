@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from harness.cli import harness_command
+from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.provision.cluster import LocalSpec, down, up_local
 from harness.runner import StageTimer, prepare_cluster
 from harness.swarm.bootstrap import SwarmSettings
-from harness.swarm.cluster import Cluster
 from harness.swarm.inventory_snapshot import diff, snapshot
 from harness.swarm.networks import DEFAULT_NETWORKS
 from harness.swarm.services import create_probe_service, wait_replicas

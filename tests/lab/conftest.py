@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.inventory import Inventory, load_inventory
 from harness.lab.naming import state_root
-from harness.swarm.cluster import Cluster
 
 SHARED_LAB = "hlt"
 SHARED_SUBNET = "198.18.4.0/24"

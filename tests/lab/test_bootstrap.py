@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.errors import SwarmError
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import bootstrap
-from harness.swarm.cluster import Cluster
 from tests.lab.conftest import cli
 
 

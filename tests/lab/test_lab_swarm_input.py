@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 from tests.lab.conftest import assert_one_line_error, cli, leftovers
 
 LAB = "sigsw"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
+from harness.cluster import Cluster
 from harness.doctor.logscan import scan
 from harness.doctor.report import run_doctor
 from harness.retry import NotYet, eventually
-from harness.swarm.cluster import Cluster
 
 
 def test_a_provoked_dockerd_error_is_an_unexpected_line_on_that_node(shared_cluster: Cluster) -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from harness import verdict
+from harness.cluster import Cluster
 from harness.doctor.report import run_doctor
 from harness.probe.diagnose import diagnose
 from harness.probe.matrix import PROTOCOLS, run_matrix, wait_matrix_passes
 from harness.probe.mtu import measure
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.cluster import Cluster
 from tests.lab.conftest import run_suites
 
 REPO = Path(__file__).resolve().parents[2]

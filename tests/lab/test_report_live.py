@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.faults import block_port
 from harness.inventory import load_inventory
-from harness.swarm.cluster import Cluster
 from tests.lab.conftest import cli, leftovers
 
 LAB = "rpt"

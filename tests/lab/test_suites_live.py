@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.capture import capture, plain_problems
 from harness.probe.containers import label_flags
@@ -25,7 +26,6 @@ from harness.probe.service import (
 )
 from harness.probe.traffic import LoadFromEveryNode
 from harness.retry import NotYet, eventually, until_elapsed
-from harness.swarm.cluster import Cluster
 from harness.swarm.services import create_probe_service, scale, wait_replicas
 from suites.context import OverlayContext
 from suites.drivers.isolation import fresh_overlay, internal_overlay_problems, overlay_isolation_problems

@@ -16,8 +16,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.cluster import Cluster
 from harness.inventory import load_inventory
-from harness.swarm.cluster import Cluster
 from tests.lab.conftest import cli, leftovers, run_suites
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import remove_service, wait_global_probe
-from harness.swarm.cluster import Cluster
 from harness.swarm.inventory_snapshot import diff, snapshot
 from harness.swarm.services import create_probe_service, wait_replicas
 from harness.upgrade_cmd import TRAFFIC_SERVICE

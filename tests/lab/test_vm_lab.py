@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Cluster
 from harness.doctor.report import run_doctor
 from harness.inventory import load_inventory
 from harness.probe.capture import capture, encrypted_problems
@@ -31,7 +32,6 @@ from harness.probe.lb import answers, spread_problems
 from harness.probe.mtu import measure, overlay_mtu
 from harness.probe.service import deploy_global_probe
 from harness.swarm.bootstrap import bootstrap, swarm_address
-from harness.swarm.cluster import Cluster
 from harness.swarm.networks import ensure_networks
 from harness.swarm.services import create_probe_service, wait_replicas
 from tests.lab.conftest import cli, leftovers
