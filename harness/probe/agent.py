@@ -34,6 +34,7 @@ import http.server
 import itertools
 import json
 import os
+import select
 import signal
 import socket
 import socketserver
@@ -150,7 +151,36 @@ def _emit(result: Any, out: str | None = None) -> None:
     os.replace(tmp, out)
 
 
-def _install_stop_handlers(stop: threading.Event) -> None:
+class StopFlag:
+    """The stop request of a long-running command, safe to set from a signal handler.
+
+    A ``threading.Event`` is not: the handler runs in the main thread, and when that
+    thread is inside ``Event.wait()`` holding the event's lock, ``Event.set()`` waits for
+    that lock forever (reproduced with a handler fired inside ``with event._cond:``). A
+    ``load`` client hung that way never writes its counts. Here the handler only sets an
+    attribute and writes one byte to a pipe; waiters ``select()`` on the pipe, which stays
+    readable once written, so every thread waiting on it wakes.
+    """
+
+    def __init__(self) -> None:
+        self._read_fd, self._write_fd = os.pipe()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            os.write(self._write_fd, b"x")
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        if not self._set:
+            select.select([self._read_fd], [], [], timeout_s)
+        return self._set
+
+
+def _install_stop_handlers(stop: StopFlag) -> None:
     """SIGTERM/SIGINT set ``stop`` so long-running commands can still write their result."""
 
     def handler(signum: int, frame: types.FrameType | None) -> None:
@@ -292,7 +322,7 @@ class _TCPEchoServer(socketserver.ThreadingTCPServer):
     handle_error = _quiet_handle_error
 
 
-def _udp_echo_loop(sock: socket.socket, stop: threading.Event) -> None:
+def _udp_echo_loop(sock: socket.socket, stop: StopFlag) -> None:
     """Reply to every datagram with hostname + echo; the short timeout lets us notice `stop`."""
     hostname = socket.gethostname()
     sock.settimeout(0.5)
@@ -346,7 +376,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if os.environ.get("PROBE_FAIL_START") == "1":
         _emit({"op": "serve", "ok": False, "error": "PROBE_FAIL_START=1"})
         return BROKEN_EXIT_CODE
-    stop = threading.Event()
+    stop = StopFlag()
     try:
         httpd = _ProbeHTTPServer((args.bind, args.http_port), _ProbeHTTPHandler)
         tcpd = _TCPEchoServer((args.bind, args.tcp_port), _TCPEchoHandler)
@@ -873,7 +903,7 @@ def run_load(
     duration_s: float,
     interval_s: float = 0.05,
     timeout_s: float = 2.0,
-    stop: threading.Event | None = None,
+    stop: StopFlag | threading.Event | None = None,
 ) -> Result:
     """Sequential GETs (a new connection each, so the VIP load balancer picks per request).
 
@@ -946,7 +976,7 @@ def run_hold(
     duration_s: float,
     interval_s: float = 1.0,
     timeout_s: float = 3.0,
-    stop: threading.Event | None = None,
+    stop: StopFlag | threading.Event | None = None,
 ) -> Result:
     """Keep one TCP connection through the event under test; report when (if) it broke."""
     stop = stop or threading.Event()
@@ -1022,7 +1052,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     """`load` entry: SIGTERM ends the run early but the result is still written."""
-    stop = threading.Event()
+    stop = StopFlag()
     _install_stop_handlers(stop)
     result = run_load(args.url, args.duration_s, args.interval_s, args.timeout_s, stop)
     _emit(result, args.out)
@@ -1031,7 +1061,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_hold(args: argparse.Namespace) -> int:
     """`hold` entry: SIGTERM ends the run early but the result is still written."""
-    stop = threading.Event()
+    stop = StopFlag()
     _install_stop_handlers(stop)
     result = run_hold(args.host, args.port, args.duration_s, args.interval_s, args.timeout_s, stop)
     _emit(result, args.out)

@@ -174,10 +174,12 @@ class _Client:
         def _result() -> dict[str, Any]:
             res = self._exec(f"cat {self.out}")
             if not res.ok:
-                # Seen once in CI: no counts within the deadline after the stop, cause not
-                # yet known. The last state says whether the client still ran (and whether
-                # the SIGTERM exec itself failed); a client still running is sent the same
-                # SIGTERM again, which only sets the stop it already has.
+                # Seen once in CI: no counts within the deadline after the stop. One cause
+                # is known and fixed in the agent (its SIGTERM handler could hang on the
+                # lock of the very event it set: see agent.StopFlag); the last state says
+                # whether the client still ran and whether the SIGTERM exec itself failed,
+                # so another cause is named. A client still running is sent the same SIGTERM
+                # again, which only sets the stop it already has.
                 alive = self._exec(f"kill -0 $(cat {self.pidfile})").ok
                 if alive:
                     self._exec(kill)

@@ -22,6 +22,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import types
 import urllib.request
@@ -592,6 +593,45 @@ def test_load_sigterm_writes_out_file(server: Server, tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["stopped_early"] is True and doc["sent"] > 0 and doc["failed"] == 0
     assert doc["duration_s"] < 10
+
+
+_EVENT_SET_IN_HANDLER = """
+import signal, threading, time
+stop = threading.Event()
+signal.signal(signal.SIGALRM, lambda s, f: stop.set())
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+with stop._cond:  # where Event.wait() is when the signal lands between its steps
+    time.sleep(0.3)
+print("returned")
+"""
+
+
+def test_an_event_set_from_a_signal_handler_can_hang() -> None:
+    """Why the agent's stop flag is not a threading.Event: the handler blocks on the
+    lock its own thread holds. If this ever returns, the hazard is gone, not the need."""
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run([sys.executable, "-I", "-c", _EVENT_SET_IN_HANDLER], capture_output=True, timeout=3)
+
+
+def test_stop_flag_set_by_a_signal_wakes_the_main_thread_and_other_threads() -> None:
+    from harness.probe.agent import StopFlag
+
+    flag = StopFlag()
+    woke: list[bool] = []
+    waiter = threading.Thread(target=lambda: woke.append(flag.wait(10)))
+    waiter.start()
+    previous = signal.signal(signal.SIGALRM, lambda s, f: flag.set())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        started = time.monotonic()
+        assert flag.wait(10) is True
+        waited_s = time.monotonic() - started
+        waiter.join(5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert waited_s < 5 and woke == [True] and flag.is_set()
+    assert flag.wait(0) is True  # stays set: a late waiter returns at once
 
 
 # --------------------------------------------------------------------------------------------------
