@@ -331,6 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     hs.add_argument("--runs-dir", default="runs", help="where runs and history.sqlite live (default: runs)")
     hs.add_argument("--check", metavar="SUBSTRING", help="only checks whose name contains this")
     hs.add_argument("--last", type=int, default=5, metavar="N", help="runs per check to show (default: 5)")
+    hs.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only runs started since WHEN: a time ago (7d, 12h, 2w, 30m) or a UTC date/time (2026-12-01T02:00)",
+    )
+    hs.add_argument(
+        "--engine",
+        metavar="VERSION",
+        help="only runs on Engine versions containing VERSION, e.g. 26.1 (default: all, one column per version)",
+    )
     hs.set_defaults(fn=cmd_history)
 
     st = sub.add_parser("status", help="list labs and their machines")

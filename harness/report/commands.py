@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from harness.errors import UserInputError
-from harness.report.history import HISTORY_FILE, History, default_history_path, history_text
+from harness.report.history import HISTORY_FILE, History, default_history_path, history_text, since_stamp
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -36,6 +36,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             f"runs directory {runs_dir} does not exist",
             "pass --runs-dir, the directory that holds the run directories",
         )
+    since = since_stamp(args.since) if args.since else None
     with History.open(runs_dir / HISTORY_FILE) as history:
-        print(history_text(history, args.check or "", args.last))
+        print(history_text(history, args.check or "", args.last, since, args.engine or None))
     return 0

@@ -6,12 +6,15 @@ A check's past is read by its name across runs in start-time order; two readings
 come out of it: a **regression** (the check passed, or passed on a retry, the
 last time it ran, and fails now) and a **figure that moved** (a number a check
 recorded, such as a recovery time or a path MTU, that changed by more than
-``FIGURE_TOLERANCE`` since the last run).
+``FIGURE_TOLERANCE`` since the last run). Each run carries its Engine versions, so
+a trend can be read per Engine version (``engine_key``) and a regression names the
+versions it ran on before and after: an upgrade that broke a check shows as such.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -86,6 +89,43 @@ def figures(properties: dict[str, str]) -> dict[str, float]:
     return out
 
 
+def engine_key(engines: dict[str, str]) -> str:
+    """The Engine versions one run ran on, as one text: '20.10.24+dfsg1', or
+    '20.10.24+dfsg1, 26.1.5+dfsg1' for a mixed cluster."""
+    return ", ".join(sorted({v for v in engines.values() if v})) or "unknown"
+
+
+def _engine_key_of_json(text: str) -> str:
+    try:
+        engines = json.loads(text)
+    except ValueError:
+        return "unknown"
+    return engine_key(engines) if isinstance(engines, dict) else "unknown"
+
+
+_AGO = re.compile(r"^(\d+)([mhdw])$")
+_AGO_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_STAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def since_stamp(text: str, now_s: float | None = None) -> str:
+    """``--since``: '7d', '12h', '2w', '30m' ago, or a UTC date/time such as '2026-12-01'
+    or '2026-12-01T02:00', as the store's start-time text (which sorts as time does)."""
+    found = _AGO.match(text.strip())
+    if found:
+        ago_s = int(found.group(1)) * _AGO_S[found.group(2)]
+        return time.strftime(_STAMP, time.gmtime((time.time() if now_s is None else now_s) - ago_s))
+    for form in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return time.strftime(_STAMP, time.strptime(text.strip(), form))
+        except ValueError:
+            continue
+    raise UserInputError(
+        f"--since {text!r} is neither a time ago nor a UTC date",
+        "e.g. --since 7d, --since 12h, --since 2026-12-01 or --since 2026-12-01T02:00",
+    )
+
+
 @dataclass
 class Past:
     """One check's outcomes, oldest first, ending with the run asked about."""
@@ -94,6 +134,7 @@ class Past:
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (started_at, outcome)
     figures: list[dict[str, float]] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)  # engine_key of each run, same order
 
     @property
     def regression(self) -> bool:
@@ -131,6 +172,7 @@ class History:
     def __init__(self, path: Path, db: sqlite3.Connection) -> None:
         self.path = path
         self.db = db
+        db.create_function("engine_key", 1, _engine_key_of_json, deterministic=True)
 
     @classmethod
     def open(cls, path: Path, create: bool = False) -> History:
@@ -220,26 +262,38 @@ class History:
             )
         return True
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self, since: str | None = None, engine: str | None = None) -> list[dict[str, Any]]:
+        where, args = _run_filter(since, engine, "")
         rows = self.db.execute(
-            "SELECT id, run_key, run_id, started_at, inventory, engines, summary FROM runs ORDER BY started_at, id"
+            "SELECT id, run_key, run_id, started_at, inventory, engines, summary FROM runs"
+            f" WHERE 1{where} ORDER BY started_at, id",
+            args,
         ).fetchall()
         keys = ("id", "run_key", "run_id", "started_at", "inventory", "engines", "summary")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def past(self, name: str, until_key: str | None = None, last: int = 5) -> Past:
-        """The check's last ``last`` outcomes up to the run ``until_key`` (default: the newest)."""
-        bound = ""
-        args: list[Any] = [name]
+    def past(
+        self,
+        name: str,
+        until_key: str | None = None,
+        last: int = 5,
+        since: str | None = None,
+        engine: str | None = None,
+    ) -> Past:
+        """The check's last ``last`` outcomes up to the run ``until_key`` (default: the newest),
+        from ``since`` on and on runs whose Engine versions contain ``engine``, if given."""
+        bound, args = _run_filter(since, engine, "r.")
+        args = [name, *args]
         if until_key is not None:
             row = self.db.execute(
                 "SELECT started_at, id FROM runs WHERE run_key = ?", (until_key,)
             ).fetchone()
             if row:
-                bound = " AND (r.started_at < ? OR (r.started_at = ? AND r.id <= ?))"
+                bound += " AND (r.started_at < ? OR (r.started_at = ? AND r.id <= ?))"
                 args += [row[0], row[0], row[1]]
         rows = self.db.execute(
-            "SELECT r.started_at, c.outcome, c.figures, c.message FROM checks c JOIN runs r ON r.id = c.run"
+            "SELECT r.started_at, c.outcome, c.figures, c.message, engine_key(r.engines)"
+            " FROM checks c JOIN runs r ON r.id = c.run"
             f" WHERE c.name = ?{bound} ORDER BY r.started_at DESC, r.id DESC LIMIT ?",
             [*args, last],
         ).fetchall()
@@ -249,12 +303,17 @@ class History:
             [(r[0], r[1]) for r in rows],
             [json.loads(r[2]) for r in rows],
             [r[3] for r in rows],
+            [r[4] for r in rows],
         )
 
-    def check_names(self, contains: str = "") -> list[str]:
+    def check_names(
+        self, contains: str = "", since: str | None = None, engine: str | None = None
+    ) -> list[str]:
+        where, args = _run_filter(since, engine, "r.")
         rows = self.db.execute(
-            "SELECT DISTINCT name FROM checks WHERE instr(lower(name), lower(?)) > 0 ORDER BY name",
-            (contains,),
+            "SELECT DISTINCT c.name FROM checks c JOIN runs r ON r.id = c.run"
+            f" WHERE instr(lower(c.name), lower(?)) > 0{where} ORDER BY c.name",
+            [contains, *args],
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -262,24 +321,46 @@ class History:
         return {c.name: self.past(c.name, run.run_key, last) for c in run.checks}
 
 
-def history_text(history: History, contains: str = "", last: int = 5) -> str:
-    """What ``swarm-harness history`` prints: regressions first, then every check's trend."""
-    runs = history.runs()
-    names = history.check_names(contains)
-    pasts = [history.past(n, None, last) for n in names]
+def _run_filter(since: str | None, engine: str | None, prefix: str) -> tuple[str, list[Any]]:
+    """SQL conditions (each starting with AND) on the runs table for ``--since``/``--engine``."""
+    where, args = "", []
+    if since is not None:
+        where += f" AND {prefix}started_at >= ?"
+        args.append(since)
+    if engine is not None:
+        where += f" AND instr(engine_key({prefix}engines), ?) > 0"
+        args.append(engine)
+    return where, args
+
+
+def history_text(
+    history: History, contains: str = "", last: int = 5, since: str | None = None, engine: str | None = None
+) -> str:
+    """What ``swarm-harness history`` prints: regressions first, then every check's trend,
+    one column per Engine version when the runs shown ran on more than one."""
+    runs = history.runs(since, engine)
+    names = history.check_names(contains, since, engine)
+    pasts = [history.past(n, None, last, since, engine) for n in names]
+    keys = sorted({_engine_key_of_json(r["engines"]) for r in runs})
     lines = [
         f"history: {history.path}: {len(runs)} runs"
         + (f", {runs[0]['started_at']} .. {runs[-1]['started_at']}" if runs else "")
+        + (f" since {since}" if since else "")
+        + (f" on engines matching {engine!r}" if engine else "")
         + f"; {len(names)} checks"
         + (f" matching {contains!r}" if contains else "")
     ]
     for r in runs[-last:]:
-        engines = ", ".join(sorted(set(json.loads(r["engines"]).values()))) or "engine unknown"
-        lines.append(f"  run {r['run_id']} at {r['started_at']} (engine {engines}): {r['summary']}")
+        lines.append(
+            f"  run {r['run_id']} at {r['started_at']} (engine {_engine_key_of_json(r['engines'])}): {r['summary']}"
+        )
     regressions = [p for p in pasts if p.regression]
     for p in regressions:
+        on = ""
+        if p.engines[-2] != p.engines[-1]:
+            on = f" (engine {p.engines[-2]} before, {p.engines[-1]} now)"
         lines.append(
-            f"REGRESSION {p.name}: {p.outcomes[-2][1]} at {p.outcomes[-2][0]}, failed at {p.outcomes[-1][0]}: "
+            f"REGRESSION {p.name}: {p.outcomes[-2][1]} at {p.outcomes[-2][0]}, failed at {p.outcomes[-1][0]}{on}: "
             f"{p.messages[-1][:200]}"
         )
     for p in pasts:
@@ -289,10 +370,16 @@ def history_text(history: History, contains: str = "", last: int = 5) -> str:
         width = min(max(len(n) for n in names), 100)
         lines.append(
             f"{'check':<{width}}  last {last}, oldest first (P passed, F failed, x expected failure, "
-            "~ flaky, s skipped)"
+            "~ flaky, s skipped)" + ("; then per Engine version" if len(keys) > 1 else "")
         )
         for p in pasts:
             mark = "  REGRESSION" if p.regression else "  fixed" if p.fixed else ""
-            lines.append(f"{p.name:<{width}}  {p.letters():<{last}}{mark}".rstrip())
+            line = f"{p.name:<{width}}  {p.letters():<{last}}{mark}"
+            if len(keys) > 1:
+                per = [history.past(p.name, None, last, since, key) for key in keys]
+                line += "  " + "  ".join(
+                    f"[{key}: {q.letters() or '-'}]" for key, q in zip(keys, per, strict=True)
+                )
+            lines.append(line.rstrip())
     lines.append(f"{len(regressions)} regressions")
     return "\n".join(lines)

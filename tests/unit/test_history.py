@@ -3,14 +3,16 @@ moved, and one-line errors for a missing or foreign store."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from harness import cli as harness_cli
+from harness.errors import UserInputError
 from harness.report import publish
-from harness.report.history import History, figures
+from harness.report.history import History, engine_key, figures, since_stamp
 from harness.report.rundata import load_run
 from tests.unit.report_run import make_run
 
@@ -107,6 +109,57 @@ def test_an_older_run_reported_late_is_ordered_by_its_start(tmp_path: Path) -> N
         assert not h.past(PAIR, load_run(late).run_key).regression
 
 
+def _on_engine(run: Path, engine: str) -> Path:
+    """The run as if its nodes ran ``engine`` (the doctor's facts are where a run says it)."""
+    doctor = json.loads((run / "doctor.json").read_text())
+    for facts in doctor["facts"].values():
+        facts["engine"] = engine
+    (run / "doctor.json").write_text(json.dumps(doctor))
+    return run
+
+
+def test_since_shows_only_the_runs_started_from_then(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    _two_runs(runs)
+    assert harness_cli.main(["history", "--runs-dir", str(runs), "--since", "2026-12-02"]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs, 2026-12-02T02:00:00Z .. 2026-12-02T02:00:00Z since 2026-12-02T00:00:00Z" in out
+    assert "run lab-a" not in out and "run lab-b" in out
+    trend = next(ln for ln in out.splitlines() if ln.startswith(PAIR))
+    assert trend.split()[1] == "F" and "REGRESSION" not in trend  # the passing night is before --since
+    assert "0 regressions" in out
+
+
+def test_since_accepts_a_time_ago_and_refuses_other_text() -> None:
+    now_s = 1_764_900_000.0  # 2025-12-05T02:00:00Z
+    assert since_stamp("2d", now_s) == "2025-12-03T02:00:00Z"
+    assert since_stamp("90m", now_s) == "2025-12-05T00:30:00Z"
+    assert since_stamp("2026-12-01T02:30") == "2026-12-01T02:30:00Z"
+    with pytest.raises(UserInputError, match="neither a time ago nor a UTC date"):
+        since_stamp("last tuesday")
+
+
+def test_a_check_broken_by_an_engine_upgrade_is_a_regression_naming_both_versions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    for name, day in (("a", "01"), ("b", "02")):
+        publish(_on_engine(make_run(runs, name, f"2026-12-{day}T02:00:00Z", run_id=f"lab-{name}"), "20.10.24"))
+    broken = frozenset({("node1", "node2")})
+    publish(_on_engine(make_run(runs, "c", "2026-12-03T02:00:00Z", broken, run_id="lab-c"), "26.1.5"))
+    assert harness_cli.main(["history", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    regression = next(ln for ln in out.splitlines() if ln.startswith(f"REGRESSION {PAIR}"))
+    assert "(engine 20.10.24 before, 26.1.5 now)" in regression
+    trend = next(ln for ln in out.splitlines() if ln.startswith(PAIR))
+    assert trend.split()[1] == "PPF" and "[20.10.24: PP]  [26.1.5: F]" in trend
+    # On one Engine version alone, the same check has no regression: it never passed there.
+    assert harness_cli.main(["history", "--runs-dir", str(runs), "--engine", "26.1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs" in out and "on engines matching '26.1'" in out and "0 regressions" in out
+    assert engine_key({"node1": "26.1.5", "node2": "20.10.24", "node3": "26.1.5"}) == "20.10.24, 26.1.5"
+
+
 def test_figures_from_properties() -> None:
     props = {"recovery_s": "12.5", "new_leader": "node2", "traffic": '{"sent": 10, "failed": 0}', "x": "{bad"}
     assert figures(props) == {"recovery_s": 12.5, "traffic_sent": 10.0, "traffic_failed": 0.0}
@@ -126,6 +179,7 @@ def test_figures_from_properties() -> None:
         ),
         ("store-is-dir", ["--runs-dir", "runs"], "history store runs/history.sqlite is a directory"),
         ("empty", ["--runs-dir", "runs", "--last", "0"], "--last 0 must be 1 or more"),
+        ("empty", ["--runs-dir", "runs", "--since", "yesterday"], "--since 'yesterday' is neither a time ago"),
     ],
 )
 def test_history_refuses_bad_input_with_one_line(
