@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import LabError, UserInputError
-from harness.lab import hostcmd
+from harness.lab import hostcmd, uml_image
 from harness.lab.naming import cache_root
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,10 @@ def machine_recipe(release: str, kind: str = "nspawn") -> Recipe:
     if kind == "vm":
         return Recipe("vm", release, packages + VM_PACKAGES)
     if kind == "uml":
-        from harness.lab import uml
-
         base = Recipe("machine", release, packages)
-        return Recipe("uml", release, packages + uml.PACKAGES, base, f"linux.uml-{uml.kernel_release()}")
+        return Recipe(
+            "uml", release, packages + uml_image.PACKAGES, base, f"linux.uml-{uml_image.kernel_release()}"
+        )
     return Recipe("machine", release, packages)
 
 
@@ -144,9 +144,7 @@ def ensure_image(recipe: Recipe, rebuild: bool = False) -> Path:
         staging.mkdir(parents=True)
         started = time.monotonic()
         if base_root is not None:
-            from harness.lab import uml
-
-            uml.build_image(base_root, staging)
+            uml_image.build_image(base_root, staging)
         else:
             hostcmd.require_tools(["debootstrap"])
             _debootstrap(recipe, staging / "root")
