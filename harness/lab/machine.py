@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
+from harness import address_pools
 from harness.errors import LabError
 from harness.lab import hostcmd, images, network, nspawn, rootfs, uml, vm
 from harness.lab.machine_state import MachineState
@@ -62,8 +63,8 @@ def is_running(state: MachineState) -> bool:
 def _daemon_json() -> str:
     return json.dumps(
         {
-            "bip": network.DOCKER_BRIDGE_IP,
-            "default-address-pools": [{"base": network.DOCKER_LOCAL_POOL, "size": 24}],
+            "bip": address_pools.DOCKER_BRIDGE_IP,
+            "default-address-pools": [{"base": address_pools.DOCKER_LOCAL_POOL, "size": 24}],
             "log-level": "info",
         },
         indent=2,
