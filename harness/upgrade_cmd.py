@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.cluster import Cluster
 from harness.errors import UserInputError
 from harness.inventory import Inventory, load_inventory
+from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import deploy_global_probe, remove_service, service_name
 from harness.rundir import read_info
@@ -55,7 +56,7 @@ def upgrade(
     try:
         _warn_drained(cluster)
         ensure_networks(cluster)
-        ensure_probe_images(cluster)
+        ensure_probe_images(cluster, probe_recipe())
         probes_service = service_name("harness-plain", "upgrade")
         probes = deploy_global_probe(cluster, "harness-plain", labels, suffix="upgrade")
         probes_service = probes.service

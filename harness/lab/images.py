@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cache_dir import cache_root
 from harness.errors import LabError, UserInputError
 from harness.lab import hostcmd, uml_image
-from harness.lab.naming import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class Recipe:
         blob = json.dumps(parts)
         return f"{self.kind}-{self.release}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
+    def ensure(self, rebuild: bool = False) -> Path:
+        """The cached root of this recipe, built first if needed (see ``ensure_image``)."""
+        return ensure_image(self, rebuild)
+
 
 # From trixie on, the docker CLI is its own package.
 EXTRA_PACKAGES = {"trixie": ("docker-cli",)}
@@ -100,6 +104,7 @@ def machine_recipe(release: str, kind: str = "nspawn") -> Recipe:
 
 
 def probe_recipe() -> Recipe:
+    """The probe image's root, which ``probe.image`` packs (passed in by its callers)."""
     return Recipe("probe", "bookworm", PROBE_PACKAGES)
 
 

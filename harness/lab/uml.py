@@ -25,10 +25,11 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.cache_dir import cache_root
 from harness.errors import LabError, WaitTimeout
 from harness.lab import hostcmd, images, network, rootfs, vm
 from harness.lab.machine_state import MachineState
-from harness.lab.naming import bridge_name, cache_root
+from harness.lab.naming import bridge_name
 from harness.lab.uml_image import MACHINE_ENV, TOOLS, UML
 from harness.retry import NotYet, eventually
 

@@ -26,6 +26,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.doctor.report import run_doctor
 from harness.inventory import load_inventory
+from harness.lab.images import probe_recipe
 from harness.probe.capture import capture, encrypted_problems
 from harness.probe.image import ensure_probe_images
 from harness.probe.lb import answers, spread_problems
@@ -67,7 +68,7 @@ def test_vm_lab_proves_vip_and_encryption(tmp_path: Path) -> None:
         ensure_networks(cluster)
         figures["bootstrap_s"] = round(time.monotonic() - mark, 1)
         mark = time.monotonic()
-        ensure_probe_images(cluster)
+        ensure_probe_images(cluster, probe_recipe())
         figures["probe_images_s"] = round(time.monotonic() - mark, 1)
         doctor = run_doctor(cluster, ports=False)
         assert doctor.unmet(["vxlan", "ipvs", "esp"]) == [], doctor.unmet(["vxlan", "ipvs", "esp"])
