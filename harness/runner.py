@@ -16,6 +16,7 @@ from harness.cluster import Cluster
 from harness.doctor.report import DoctorReport, run_doctor
 from harness.interrupts import stop_child
 from harness.inventory import Inventory, load_inventory
+from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images
 from harness.rundir import read_info
 from harness.swarm.bootstrap import SwarmSettings, bootstrap
@@ -59,7 +60,7 @@ def prepare_cluster(
     try:
         report = timer.run("bootstrap", bootstrap, cluster, settings)
         net_actions = timer.run("networks", ensure_networks, cluster, networks)
-        shipped = timer.run("probe images", ensure_probe_images, cluster)
+        shipped = timer.run("probe images", ensure_probe_images, cluster, probe_recipe())
         doctor = timer.run("doctor", run_doctor, cluster, True, settings.data_path_port)
     finally:
         cluster.close()

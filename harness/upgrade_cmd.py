@@ -8,7 +8,8 @@ from pathlib import Path
 from harness.cluster import Cluster
 from harness.errors import UserInputError
 from harness.inventory import Inventory, load_inventory
-from harness.probe.image import ensure_probe_images
+from harness.lab.images import probe_recipe
+from harness.probe.image import ensure_probe_images, image_ref
 from harness.probe.service import deploy_global_probe, remove_service, service_name
 from harness.rundir import read_info
 from harness.swarm.networks import ensure_networks
@@ -55,7 +56,7 @@ def upgrade(
     try:
         _warn_drained(cluster)
         ensure_networks(cluster)
-        ensure_probe_images(cluster)
+        ensure_probe_images(cluster, probe_recipe())
         probes_service = service_name("harness-plain", "upgrade")
         probes = deploy_global_probe(cluster, "harness-plain", labels, suffix="upgrade")
         probes_service = probes.service
@@ -65,7 +66,13 @@ def upgrade(
             s for s in client.services.list(filters={"name": TRAFFIC_SERVICE}) if s.name == TRAFFIC_SERVICE
         ]:
             create_probe_service(
-                cluster, TRAFFIC_SERVICE, "harness-plain", labels, replicas=replicas, endpoint_mode="dnsrr"
+                cluster,
+                TRAFFIC_SERVICE,
+                "harness-plain",
+                labels,
+                image_ref("v1"),
+                replicas=replicas,
+                endpoint_mode="dnsrr",
             )
         wait_replicas(cluster, TRAFFIC_SERVICE, "harness-plain", replicas)
         report = run_upgrade(

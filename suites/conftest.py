@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness.cluster import Cluster
+from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
 from harness.swarm.networks import NetworkSpec
@@ -15,7 +16,7 @@ from suites.context import OverlayContext
 
 @pytest.fixture(scope="session")
 def probe_images(harness_cluster: Cluster) -> dict[str, str]:
-    return ensure_probe_images(harness_cluster)
+    return ensure_probe_images(harness_cluster, probe_recipe())
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cache_dir import cache_root
 from harness.errors import LabError, UserInputError
-from harness.lab import hostcmd
-from harness.lab.naming import cache_root
+from harness.lab import hostcmd, uml_image
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class Recipe:
         blob = json.dumps(parts)
         return f"{self.kind}-{self.release}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
+    def ensure(self, rebuild: bool = False) -> Path:
+        """The cached root of this recipe, built first if needed (see ``ensure_image``)."""
+        return ensure_image(self, rebuild)
+
 
 # From trixie on, the docker CLI is its own package.
 EXTRA_PACKAGES = {"trixie": ("docker-cli",)}
@@ -92,14 +96,15 @@ def machine_recipe(release: str, kind: str = "nspawn") -> Recipe:
     if kind == "vm":
         return Recipe("vm", release, packages + VM_PACKAGES)
     if kind == "uml":
-        from harness.lab import uml
-
         base = Recipe("machine", release, packages)
-        return Recipe("uml", release, packages + uml.PACKAGES, base, f"linux.uml-{uml.kernel_release()}")
+        return Recipe(
+            "uml", release, packages + uml_image.PACKAGES, base, f"linux.uml-{uml_image.kernel_release()}"
+        )
     return Recipe("machine", release, packages)
 
 
 def probe_recipe() -> Recipe:
+    """The probe image's root, which ``probe.image`` packs (passed in by its callers)."""
     return Recipe("probe", "bookworm", PROBE_PACKAGES)
 
 
@@ -144,9 +149,7 @@ def ensure_image(recipe: Recipe, rebuild: bool = False) -> Path:
         staging.mkdir(parents=True)
         started = time.monotonic()
         if base_root is not None:
-            from harness.lab import uml
-
-            uml.build_image(base_root, staging)
+            uml_image.build_image(base_root, staging)
         else:
             hostcmd.require_tools(["debootstrap"])
             _debootstrap(recipe, staging / "root")

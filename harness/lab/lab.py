@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import LabError
-from harness.lab import hostcmd, machine, network, uml, vm
+from harness.lab import hostcmd, machine, network, uml_image, vm
 from harness.lab.naming import bridge_name, lab_dir, validate_lab_name
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ TOOLS = ["ip", "systemd-nspawn", "debootstrap", "ssh-keygen", "mount"]
 
 def preflight(kind: str = "nspawn") -> None:
     hostcmd.require_root()
-    hostcmd.require_tools(TOOLS + {"vm": vm.TOOLS, "uml": uml.TOOLS}.get(kind, []))
+    hostcmd.require_tools(TOOLS + {"vm": vm.TOOLS, "uml": uml_image.TOOLS}.get(kind, []))
 
 
 def read_lab(lab: str) -> dict[str, Any] | None:

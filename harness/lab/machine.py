@@ -12,81 +12,22 @@ differs between the kinds lives in their own modules behind ``MachineKind``.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness import address_pools
 from harness.errors import LabError
 from harness.lab import hostcmd, images, network, nspawn, rootfs, uml, vm
-from harness.lab.naming import (
-    gateway_address,
-    machine_dir,
-    machine_name,
-    netns_name,
-    veth_name,
-)
+from harness.lab.machine_state import MachineState
 
-
-@dataclass
-class MachineState:
-    lab: str
-    node: str
-    index: int
-    address: str
-    subnet: str
-    release: str
-    image_key: str
-    run_dir: str
-    pid: int | None = None
-    kind: str = "nspawn"  # or "vm" (see vm.py) or "uml" (see uml.py)
-
-    @property
-    def dir(self) -> Path:
-        return machine_dir(self.lab, self.node)
-
-    @property
-    def root(self) -> Path:
-        return self.dir / "root"
-
-    @property
-    def machine(self) -> str:
-        return machine_name(self.lab, self.node)
-
-    @property
-    def netns(self) -> str:
-        return netns_name(self.lab, self.node)
-
-    @property
-    def veth(self) -> str:
-        return veth_name(self.lab, self.index)
-
-    def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / "machine.json.tmp"
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2))
-        tmp.rename(self.dir / "machine.json")
-
-
-def load_state(lab: str, node: str) -> MachineState | None:
-    path = machine_dir(lab, node) / "machine.json"
-    if not path.is_file():
-        return None
-    return MachineState(**json.loads(path.read_text()))
-
-
-def list_states(lab: str) -> list[MachineState]:
-    from harness.lab.naming import lab_dir
-
-    out = []
-    for path in sorted((lab_dir(lab) / "machines").glob("*/machine.json")):
-        out.append(MachineState(**json.loads(path.read_text())))
-    return sorted(out, key=lambda s: s.index)
-
+# The lab and the CLI read machine states through this module too.
+from harness.lab.machine_state import list_states as list_states
+from harness.lab.machine_state import load_state as load_state
+from harness.lab.naming import gateway_address
 
 # ----------------------------------------------------------------- kinds
 
@@ -122,8 +63,8 @@ def is_running(state: MachineState) -> bool:
 def _daemon_json() -> str:
     return json.dumps(
         {
-            "bip": network.DOCKER_BRIDGE_IP,
-            "default-address-pools": [{"base": network.DOCKER_LOCAL_POOL, "size": 24}],
+            "bip": address_pools.DOCKER_BRIDGE_IP,
+            "default-address-pools": [{"base": address_pools.DOCKER_LOCAL_POOL, "size": 24}],
             "log-level": "info",
         },
         indent=2,

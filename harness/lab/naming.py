@@ -31,10 +31,6 @@ def state_root() -> Path:
     return Path(os.environ.get("SWARM_HARNESS_STATE", "/var/lib/swarm-harness"))
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("SWARM_HARNESS_CACHE", "/var/cache/swarm-harness"))
-
-
 def validate_lab_name(name: str) -> str:
     if not _LAB_RE.match(name):
         raise UserInputError(

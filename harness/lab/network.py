@@ -11,17 +11,13 @@ import json
 import logging
 from pathlib import Path
 
+from harness.address_pools import RESERVED_POOLS
 from harness.errors import LabError, UserInputError
 from harness.lab import hostcmd
 from harness.lab.naming import bridge_name, gateway_address, netns_name
 
 log = logging.getLogger(__name__)
 
-# Docker's own address pools inside every lab machine; the lab subnet must not overlap them.
-DOCKER_BRIDGE_IP = "198.19.0.1/24"
-DOCKER_LOCAL_POOL = "198.19.0.0/18"
-SWARM_ADDR_POOL = "198.19.128.0/18"
-RESERVED_POOLS = (DOCKER_LOCAL_POOL, SWARM_ADDR_POOL)
 LAB_MTU = 1500
 
 
@@ -38,6 +34,7 @@ def parse_subnet(subnet: str) -> ipaddress.IPv4Network:
         raise UserInputError(
             f"subnet {subnet} has prefix /{net.prefixlen}", "use a prefix between /16 and /27"
         )
+    # Docker's own address pools inside every lab machine: the lab subnet must not overlap them.
     for pool in RESERVED_POOLS:
         if net.overlaps(ipaddress.ip_network(pool)):
             raise UserInputError(

@@ -10,13 +10,10 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from harness.lab import hostcmd, network, rootfs
+from harness.lab.machine_state import MachineState
 from harness.retry import NotYet, eventually
-
-if TYPE_CHECKING:
-    from harness.lab.machine import MachineState
 
 log = logging.getLogger(__name__)
 

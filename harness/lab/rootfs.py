@@ -6,13 +6,9 @@ has its disks written from it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from harness.errors import LabError
 from harness.lab import hostcmd, images
-
-if TYPE_CHECKING:
-    from harness.lab.machine import MachineState
+from harness.lab.machine_state import MachineState
 
 
 def is_mounted(state: MachineState) -> bool:

@@ -24,15 +24,12 @@ import subprocess
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness.errors import LabError
 from harness.lab import hostcmd, network, rootfs
+from harness.lab.machine_state import MachineState
 from harness.lab.naming import bridge_name
 from harness.retry import NotYet, eventually
-
-if TYPE_CHECKING:
-    from harness.lab.machine import MachineState
 
 log = logging.getLogger(__name__)
 

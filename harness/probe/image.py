@@ -4,7 +4,8 @@ No registry is needed: a stripped Debian root plus ``agent.py`` is packed into
 one tarball, streamed to each node's ``docker import``, and the versions
 (v1, v2, and a deliberately broken one for rollback tests) are derived from it
 on the node with ``docker commit --change``. Nodes that already hold the
-current agent are skipped.
+current agent are skipped. The Debian root comes from the caller's image cache
+(the lab's ``images.probe_recipe()``), so the probe knows no provider.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import logging
 import shlex
 import tarfile
 from pathlib import Path
+from typing import Protocol
 
+from harness.cache_dir import cache_root
 from harness.cluster import Cluster
-from harness.lab import images
-from harness.lab.naming import cache_root
 from harness.transport.ssh import SSHHost
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,19 @@ UNSHIPPED = (
 PACK_REVISION = 2
 
 
+class ProbeRoot(Protocol):
+    """The Debian root the probe image is packed from, as an image cache offers it."""
+
+    @property
+    def key(self) -> str:
+        """Changes whenever the root's recipe does; part of the tarball's cache key."""
+        ...
+
+    def ensure(self) -> Path:
+        """The root directory, built first if it is not cached."""
+        ...
+
+
 def agent_hash() -> str:
     return hashlib.sha256(AGENT_PATH.read_bytes()).hexdigest()[:12]
 
@@ -69,13 +83,12 @@ def base_ref() -> str:
     return f"{REPO}-base:{agent_hash()}"
 
 
-def build_tarball() -> Path:
+def build_tarball(probe_root: ProbeRoot) -> Path:
     """The probe root plus the agent, as one gzipped tar (a third of the bytes to ship over
     SSH, which matters on software-emulated VMs); cached by image key and agent hash.
     Tarballs of older agents are deleted, so the cache holds one."""
-    recipe = images.probe_recipe()
-    root = images.ensure_image(recipe)
-    out = cache_root() / "probe" / f"{recipe.key}-{agent_hash()}-p{PACK_REVISION}.tar.gz"
+    root = probe_root.ensure()
+    out = cache_root() / "probe" / f"{probe_root.key}-{agent_hash()}-p{PACK_REVISION}.tar.gz"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,10 +149,11 @@ def _pull(host: SSHHost, registry: str) -> None:
         )
 
 
-def ensure_probe_images(cluster: Cluster) -> dict[str, str]:
-    """Make every node hold the current probe images; return what was done per node."""
+def ensure_probe_images(cluster: Cluster, probe_root: ProbeRoot) -> dict[str, str]:
+    """Make every node hold the current probe images; return what was done per node.
+    ``probe_root`` is built and packed only when no registry serves the images."""
     registry = cluster.inventory.registry
-    tarball = None if registry else build_tarball()
+    tarball = None if registry else build_tarball(probe_root)
 
     def _one(host: SSHHost) -> str:
         if _has_current(host):

@@ -13,10 +13,10 @@ from typing import Any
 
 import docker.errors
 
+from harness.address_pools import SWARM_ADDR_POOL
 from harness.cluster import Cluster
 from harness.errors import SwarmError
 from harness.inventory.schema import Node
-from harness.lab.network import SWARM_ADDR_POOL
 from harness.retry import NotYet, eventually, transient_docker_policy
 
 log = logging.getLogger(__name__)

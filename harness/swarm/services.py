@@ -1,4 +1,8 @@
-"""Replicated test services and the manager's view of their tasks."""
+"""Replicated test services and the manager's view of their tasks.
+
+The image a service runs is its caller's to name (the probe's ``image_ref``): the
+swarm layer starts what it is given and knows no image of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 import docker.types
 
 from harness.cluster import Cluster
-from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
 
 log = logging.getLogger(__name__)
@@ -19,15 +22,15 @@ def create_probe_service(
     name: str,
     network: str,
     labels: dict[str, str],
+    image: str,
     replicas: int = 2,
     endpoint_mode: str = "vip",
     aliases: list[str] | None = None,
-    version: str = "v1",
     healthcheck: docker.types.Healthcheck | None = None,
     drain_s: float = 0,
     update_config: docker.types.UpdateConfig | None = None,
 ) -> Any:
-    """A replicated probe service. ``drain_s`` makes each task keep serving that long after
+    """A replicated service of the probe ``image`` (a reference). ``drain_s`` makes each task keep serving that long after
     SIGTERM (with a grace period to match), as a service built for zero-downtime does."""
     client = cluster.manager_docker()
     env = ["PROBE_NODE={{.Node.Hostname}}", "PROBE_SLOT={{.Task.Slot}}", "PROBE_TASK={{.Task.Name}}"]
@@ -40,7 +43,7 @@ def create_probe_service(
     if update_config is not None:
         extra["update_config"] = update_config
     return client.services.create(
-        image_ref(version),
+        image,
         name=name,
         mode=docker.types.ServiceMode("replicated", replicas=replicas),
         networks=[docker.types.NetworkAttachmentConfig(network, aliases=aliases or [])],

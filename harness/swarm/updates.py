@@ -4,7 +4,9 @@ The update itself goes through the Engine API with an explicit update config, so
 each suite states the order, parallelism, delay and failure action it tests. The
 manual rollback goes through the CLI on a manager, as the API client has no call
 for it. While waiting, the manager's view of old and new tasks is sampled, so a
-test can check "never more than N tasks down" from what really happened.
+test can check "never more than N tasks down" from what really happened. Images are
+references the caller names (the probe's ``image_ref``), counted as the manager
+reports them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import docker.types
 
 from harness.cluster import Cluster
 from harness.errors import SwarmError
-from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
 
 NS_PER_S = 1_000_000_000
@@ -33,8 +34,8 @@ class Sample:
     running: dict[str, int]
     state: str
 
-    def count(self, version: str) -> int:
-        return self.running.get(image_ref(version), 0)
+    def count(self, image: str) -> int:
+        return self.running.get(image, 0)
 
 
 @dataclass
@@ -51,11 +52,11 @@ class UpdateRecord:
     def max_running(self) -> int:
         return max((sum(s.running.values()) for s in self.samples), default=0)
 
-    def steps(self, version: str) -> list[int]:
-        """How many tasks ran ``version`` at each sample where that number changed."""
+    def steps(self, image: str) -> list[int]:
+        """How many tasks ran ``image`` at each sample where that number changed."""
         out: list[int] = []
         for s in self.samples:
-            n = s.count(version)
+            n = s.count(image)
             if not out or out[-1] != n:
                 out.append(n)
         return out
@@ -130,10 +131,10 @@ def spec_image(cluster: Cluster, service: str) -> str:
     return str(attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]).split("@")[0]
 
 
-def update_image(cluster: Cluster, service: str, version: str, config: docker.types.UpdateConfig) -> None:
+def update_image(cluster: Cluster, service: str, image: str, config: docker.types.UpdateConfig) -> None:
     """``docker service update --image`` with ``config``; returns once the manager accepted it."""
     svc = cluster.manager_docker().services.get(service)
-    svc.update(image=image_ref(version), update_config=config)
+    svc.update(image=image, update_config=config)
 
 
 def rollback(cluster: Cluster, service: str) -> None:
@@ -151,7 +152,7 @@ def watch_update(
     want: dict[str, int] | None = None,
 ) -> UpdateRecord:
     """Sample the service until its update reaches one of ``until`` (and, if given, the
-    running tasks per image equal ``want``); fail naming the last state and message."""
+    running tasks per image reference equal ``want``); fail naming the last state and message."""
     record = UpdateRecord(service)
     start = time.monotonic()
 
@@ -162,7 +163,7 @@ def watch_update(
         record.state, record.message = state, message
         if state not in until:
             raise NotYet(f"update state {state or 'none'!r} ({message}); running {running}")
-        if want is not None and running != {image_ref(k): v for k, v in want.items()}:
+        if want is not None and running != want:
             raise NotYet(f"update state {state!r} but running {running}, want {want}")
         record.duration_s = time.monotonic() - start
         return record
@@ -176,13 +177,12 @@ def watch_update(
     )
 
 
-def new_task_starts(cluster: Cluster, service: str, version: str) -> list[float]:
-    """Creation times (epoch seconds) of the tasks the update created for ``version``."""
+def new_task_starts(cluster: Cluster, service: str, image: str) -> list[float]:
+    """Creation times (epoch seconds) of the tasks the update created for ``image``."""
     tasks = cluster.manager_docker().services.get(service).tasks()
-    want = image_ref(version)
     out = []
     for t in tasks:
-        if str(t["Spec"]["ContainerSpec"]["Image"]).split("@")[0] == want:
+        if str(t["Spec"]["ContainerSpec"]["Image"]).split("@")[0] == image:
             out.append(_epoch(t["CreatedAt"]))
     return sorted(out)
 

@@ -14,6 +14,7 @@ import pytest
 
 from harness.probe import containers
 from harness.probe.dns import absence_problems, control, lookup_everywhere, wait_resolves_to
+from harness.probe.image import image_ref
 from harness.probe.service import deploy_global_probe, remove_service
 from harness.swarm.services import create_probe_service, scale, service_vip, wait_replicas
 from harness.swarm.updates import DONE_STATES, update_config, update_image, watch_update
@@ -26,7 +27,9 @@ pytestmark = pytest.mark.xdist_group("overlay-plain")
 def test_names_track_scale_up_and_down(mode: str, plain_overlay: OverlayContext) -> None:
     ctx = plain_overlay
     svc = ctx.name(f"dns-{mode}")
-    create_probe_service(ctx.cluster, svc, ctx.network, ctx.labels, replicas=2, endpoint_mode=mode)
+    create_probe_service(
+        ctx.cluster, svc, ctx.network, ctx.labels, image_ref("v1"), replicas=2, endpoint_mode=mode
+    )
     for replicas in (2, 4, 1):
         scale(ctx.cluster, svc, replicas)
         ips = wait_replicas(ctx.cluster, svc, ctx.network, replicas)
@@ -41,11 +44,13 @@ def test_names_follow_a_service_update(plain_overlay: OverlayContext) -> None:
     """`service update --image` replaces every task: DNS must list the new tasks only."""
     ctx = plain_overlay
     svc = ctx.name("dns-upd")
-    create_probe_service(ctx.cluster, svc, ctx.network, ctx.labels, replicas=2, endpoint_mode="dnsrr")
+    create_probe_service(
+        ctx.cluster, svc, ctx.network, ctx.labels, image_ref("v1"), replicas=2, endpoint_mode="dnsrr"
+    )
     before = wait_replicas(ctx.cluster, svc, ctx.network, 2)
     wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", before)
-    update_image(ctx.cluster, svc, "v2", update_config())
-    watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": 2})
+    update_image(ctx.cluster, svc, image_ref("v2"), update_config())
+    watch_update(ctx.cluster, svc, DONE_STATES, want={image_ref("v2"): 2})
     after = wait_replicas(ctx.cluster, svc, ctx.network, 2)
     assert not before & after, f"the update kept task addresses {sorted(before & after)}"
     wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", after)
@@ -55,7 +60,7 @@ def test_names_follow_a_service_update(plain_overlay: OverlayContext) -> None:
 def test_removed_service_stops_resolving(plain_overlay: OverlayContext) -> None:
     ctx = plain_overlay
     svc = ctx.name("dns-gone")
-    create_probe_service(ctx.cluster, svc, ctx.network, ctx.labels, replicas=2)
+    create_probe_service(ctx.cluster, svc, ctx.network, ctx.labels, image_ref("v1"), replicas=2)
     ips = wait_replicas(ctx.cluster, svc, ctx.network, 2)
     wait_resolves_to(ctx.cluster, ctx.probes, f"tasks.{svc}", ips)
     ctx.cluster.manager_docker().services.get(svc).remove()
@@ -67,7 +72,14 @@ def test_network_alias_resolves(plain_overlay: OverlayContext) -> None:
     ctx = plain_overlay
     svc, alias = ctx.name("dns-alias"), ctx.name("alias")
     create_probe_service(
-        ctx.cluster, svc, ctx.network, ctx.labels, replicas=2, endpoint_mode="dnsrr", aliases=[alias]
+        ctx.cluster,
+        svc,
+        ctx.network,
+        ctx.labels,
+        image_ref("v1"),
+        replicas=2,
+        endpoint_mode="dnsrr",
+        aliases=[alias],
     )
     ips = wait_replicas(ctx.cluster, svc, ctx.network, 2)
     wait_resolves_to(ctx.cluster, ctx.probes, alias, ips)

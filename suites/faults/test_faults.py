@@ -57,7 +57,9 @@ def _wait_node_state(cluster: Cluster, via: str, node: str, state: str, timeout_
 def _service(cluster: Cluster, labels: dict[str, str], network: str) -> tuple[str, int]:
     name = f"fault-{secrets.token_hex(3)}"
     replicas = len(cluster.nodes)
-    create_probe_service(cluster, name, network, labels, replicas=replicas, endpoint_mode="dnsrr")
+    create_probe_service(
+        cluster, name, network, labels, image_ref("v1"), replicas=replicas, endpoint_mode="dnsrr"
+    )
     wait_replicas(cluster, name, network, replicas)
     return name, replicas
 

@@ -38,7 +38,7 @@ def _backends(cluster: Cluster, svc: str) -> set[str]:
 
 def _service(cluster: Cluster, net: str, labels: dict[str, str], mode: str) -> str:
     name = f"lb-{mode}-{secrets.token_hex(3)}"
-    create_probe_service(cluster, name, net, labels, replicas=REPLICAS, endpoint_mode=mode)
+    create_probe_service(cluster, name, net, labels, image_ref("v1"), replicas=REPLICAS, endpoint_mode=mode)
     wait_replicas(cluster, name, net, REPLICAS)
     return name
 

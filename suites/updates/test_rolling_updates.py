@@ -57,6 +57,7 @@ def _service(ctx: OverlayContext, prefix: str, replicas: int = REPLICAS, safe: b
         name,
         ctx.network,
         ctx.labels,
+        image_ref("v1"),
         replicas=replicas,
         endpoint_mode="dnsrr",
         healthcheck=healthcheck() if safe else None,
@@ -89,8 +90,10 @@ def test_start_first_with_healthcheck_loses_no_request(
     svc = _service(ctx, "upd-start", safe=True)
     with LoadFromEveryNode(ctx.cluster, ctx.probes, svc) as load:
         started = time.monotonic()
-        update_image(ctx.cluster, svc, "v2", update_config(order="start-first", failure_action="rollback"))
-        record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
+        update_image(
+            ctx.cluster, svc, image_ref("v2"), update_config(order="start-first", failure_action="rollback")
+        )
+        record = watch_update(ctx.cluster, svc, DONE_STATES, want={image_ref("v2"): REPLICAS})
         until_elapsed(started, MIN_TRAFFIC_S, "enough traffic")
         traffic = load.stop()
     _report(record_property, traffic, update_s=round(record.duration_s, 1))
@@ -108,8 +111,8 @@ def test_stop_first_reports_its_error_window(plain_overlay: OverlayContext, reco
     assert not _all_answer_with(ctx, svc, "v1"), "the service did not answer every node before the update"
     with LoadFromEveryNode(ctx.cluster, ctx.probes, svc) as load:
         started = time.monotonic()
-        update_image(ctx.cluster, svc, "v2", update_config(order="stop-first"))
-        record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
+        update_image(ctx.cluster, svc, image_ref("v2"), update_config(order="stop-first"))
+        record = watch_update(ctx.cluster, svc, DONE_STATES, want={image_ref("v2"): REPLICAS})
         finished = time.monotonic()
         until_elapsed(started, MIN_TRAFFIC_S, "enough traffic")
         traffic = load.stop()
@@ -127,11 +130,11 @@ def test_parallelism_and_delay_are_honoured(
     ctx = plain_overlay
     replicas, delay_s = 4, 3.0
     svc = _service(ctx, f"upd-p{parallelism}", replicas=replicas)
-    update_image(ctx.cluster, svc, "v2", update_config(parallelism=parallelism, delay_s=delay_s))
-    record = watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": replicas})
-    starts = new_task_starts(ctx.cluster, svc, "v2")
+    update_image(ctx.cluster, svc, image_ref("v2"), update_config(parallelism=parallelism, delay_s=delay_s))
+    record = watch_update(ctx.cluster, svc, DONE_STATES, want={image_ref("v2"): replicas})
+    starts = new_task_starts(ctx.cluster, svc, image_ref("v2"))
     record_property("v2_task_created_at_s", [round(t - starts[0], 1) for t in starts])
-    record_property("v2_running_steps", record.steps("v2"))
+    record_property("v2_running_steps", record.steps(image_ref("v2")))
     problems = parallelism_problems(record, starts, replicas, parallelism, delay_s)
     assert not problems, "; ".join(problems)
 
@@ -145,7 +148,10 @@ def test_update_to_a_broken_image(
     svc = _service(ctx, f"upd-{action}")
     with LoadFromEveryNode(ctx.cluster, ctx.probes, svc) as load:
         update_image(
-            ctx.cluster, svc, "broken", update_config(failure_action=action, monitor_s=4, parallelism=1)
+            ctx.cluster,
+            svc,
+            image_ref("broken"),
+            update_config(failure_action=action, monitor_s=4, parallelism=1),
         )
         record = watch_update(ctx.cluster, svc, (final,), timeout_s=180)
         traffic = load.stop()
@@ -154,7 +160,7 @@ def test_update_to_a_broken_image(
     assert set(traffic.versions) == {"v1"}, f"a broken task answered: {traffic.describe()}"
     if action == "rollback":
         assert spec_image(ctx.cluster, svc) == image_ref("v1")
-        watch_update(ctx.cluster, svc, (final,), want={"v1": REPLICAS})
+        watch_update(ctx.cluster, svc, (final,), want={image_ref("v1"): REPLICAS})
     else:
         assert spec_image(ctx.cluster, svc) == image_ref("broken")
         # A broken task runs for an instant before it fails, so the updater may have moved on
@@ -172,10 +178,10 @@ def test_update_to_a_broken_image(
 def test_manual_rollback_returns_to_the_previous_image(plain_overlay: OverlayContext) -> None:
     ctx = plain_overlay
     svc = _service(ctx, "upd-back")
-    update_image(ctx.cluster, svc, "v2", update_config())
-    watch_update(ctx.cluster, svc, DONE_STATES, want={"v2": REPLICAS})
+    update_image(ctx.cluster, svc, image_ref("v2"), update_config())
+    watch_update(ctx.cluster, svc, DONE_STATES, want={image_ref("v2"): REPLICAS})
     rollback(ctx.cluster, svc)
-    record = watch_update(ctx.cluster, svc, ("rollback_completed",), want={"v1": REPLICAS})
+    record = watch_update(ctx.cluster, svc, ("rollback_completed",), want={image_ref("v1"): REPLICAS})
     assert spec_image(ctx.cluster, svc) == image_ref("v1"), record.to_dict()
     assert not _all_answer_with(ctx, svc, "v1")
 

@@ -18,6 +18,7 @@ import pytest
 from harness.cli import harness_command
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
+from harness.probe.image import image_ref
 from harness.provision.cluster import LocalSpec, down, up_local
 from harness.runner import StageTimer, prepare_cluster
 from harness.swarm.bootstrap import SwarmSettings
@@ -35,7 +36,7 @@ def _operator_objects(cluster: Cluster) -> None:
     client = cluster.manager_docker()
     labels = cluster.labels("upgrade-suite")
     client.networks.create("keep-net", driver="overlay", attachable=True, labels=labels)
-    create_probe_service(cluster, "keep-svc", "keep-net", labels, replicas=2)
+    create_probe_service(cluster, "keep-svc", "keep-net", labels, image_ref("v1"), replicas=2)
     wait_replicas(cluster, "keep-svc", "keep-net", 2)
     client.secrets.create(name="keep-secret", data=b"s3cret", labels=labels)
     client.configs.create(name="keep-config", data=b"setting=1", labels=labels)

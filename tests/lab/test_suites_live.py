@@ -53,7 +53,7 @@ def probes(shared_cluster: Cluster) -> Iterator[ProbeDeployment]:
 
 def test_dns_check_reports_what_each_node_saw(shared_cluster: Cluster, probes: ProbeDeployment) -> None:
     labels = shared_cluster.labels("live-dns")
-    create_probe_service(shared_cluster, "live-dns", "harness-plain", labels, replicas=2)
+    create_probe_service(shared_cluster, "live-dns", "harness-plain", labels, image_ref("v1"), replicas=2)
     try:
         ips = wait_replicas(shared_cluster, "live-dns", "harness-plain", 2)
         wait_resolves_to(shared_cluster, probes, "tasks.live-dns", ips)
@@ -118,7 +118,13 @@ def test_traffic_generator_counts_an_outage_and_its_window(
     must show up as failed requests, an error window on every node, and a long gap."""
     labels = shared_cluster.labels("live-load")
     create_probe_service(
-        shared_cluster, "live-load", "harness-plain", labels, replicas=2, endpoint_mode="dnsrr"
+        shared_cluster,
+        "live-load",
+        "harness-plain",
+        labels,
+        image_ref("v1"),
+        replicas=2,
+        endpoint_mode="dnsrr",
     )
     try:
         wait_replicas(shared_cluster, "live-load", "harness-plain", 2)

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
+from harness.probe.image import image_ref
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import remove_service, wait_global_probe
 from harness.swarm.inventory_snapshot import diff, snapshot
@@ -116,7 +117,7 @@ def test_snapshot_diff_catches_a_service_deleted_behind_its_back(
     shared_run_dir: Path, shared_cluster: Cluster
 ) -> None:
     labels = shared_cluster.labels("snapshot")
-    create_probe_service(shared_cluster, "snap-svc", "harness-plain", labels, replicas=1)
+    create_probe_service(shared_cluster, "snap-svc", "harness-plain", labels, image_ref("v1"), replicas=1)
     wait_replicas(shared_cluster, "snap-svc", "harness-plain", 1)
     before = snapshot(shared_cluster)
     shared_cluster.manager_docker().services.get("snap-svc").remove()

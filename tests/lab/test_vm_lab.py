@@ -26,8 +26,9 @@ import pytest
 from harness.cluster import Cluster
 from harness.doctor.report import run_doctor
 from harness.inventory import load_inventory
+from harness.lab.images import probe_recipe
 from harness.probe.capture import capture, encrypted_problems
-from harness.probe.image import ensure_probe_images
+from harness.probe.image import ensure_probe_images, image_ref
 from harness.probe.lb import answers, spread_problems
 from harness.probe.mtu import measure, overlay_mtu
 from harness.probe.service import deploy_global_probe
@@ -67,7 +68,7 @@ def test_vm_lab_proves_vip_and_encryption(tmp_path: Path) -> None:
         ensure_networks(cluster)
         figures["bootstrap_s"] = round(time.monotonic() - mark, 1)
         mark = time.monotonic()
-        ensure_probe_images(cluster)
+        ensure_probe_images(cluster, probe_recipe())
         figures["probe_images_s"] = round(time.monotonic() - mark, 1)
         doctor = run_doctor(cluster, ports=False)
         assert doctor.unmet(["vxlan", "ipvs", "esp"]) == [], doctor.unmet(["vxlan", "ipvs", "esp"])
@@ -77,7 +78,7 @@ def test_vm_lab_proves_vip_and_encryption(tmp_path: Path) -> None:
         mark = time.monotonic()
         labels = cluster.labels("vm-proof")
         net = "harness-encrypted"
-        create_probe_service(cluster, "vm-vip", net, labels, replicas=2, endpoint_mode="vip")
+        create_probe_service(cluster, "vm-vip", net, labels, image_ref("v1"), replicas=2, endpoint_mode="vip")
         probes = deploy_global_probe(cluster, net, labels, "vm", timeout_s=VM_DEADLINE_S)
         wait_replicas(cluster, "vm-vip", net, 2, timeout_s=VM_DEADLINE_S)
         figures["services_running_s"] = round(time.monotonic() - mark, 1)

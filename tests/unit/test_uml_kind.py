@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import images, machine, uml
-from harness.lab.machine import MachineState
+from harness.lab import images, machine, uml, uml_image
+from harness.lab.machine_state import MachineState
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,8 @@ def _state(tmp_path: Path, index: int = 2, lab: str = "lab") -> MachineState:
 def test_uml_recipe_is_derived_from_the_machine_image_and_keyed_by_the_uml_kernel() -> None:
     nspawn, umlr = images.machine_recipe("bookworm"), images.machine_recipe("bookworm", "uml")
     assert umlr.base == nspawn and umlr.key.startswith("uml-bookworm-") and umlr.key != nspawn.key
-    assert set(uml.PACKAGES) <= set(umlr.packages) and not set(uml.PACKAGES) & set(nspawn.packages)
+    extra = set(uml_image.PACKAGES)
+    assert extra <= set(umlr.packages) and not extra & set(nspawn.packages)
     other_kernel = images.Recipe(umlr.kind, umlr.release, umlr.packages, umlr.base, "linux.uml-9.9")
     assert other_kernel.key != umlr.key
     # Images without a base keep the key they had before derived images existed.
@@ -58,18 +59,18 @@ def test_provision_writes_the_address_the_boot_unit_applies(tmp_path: Path) -> N
     state = _state(tmp_path)
     state.root.mkdir(parents=True)
     uml.provision(state)
-    env = (state.root / uml.MACHINE_ENV).read_text()
+    env = (state.root / uml_image.MACHINE_ENV).read_text()
     assert "ADDRESS=198.18.0.12/24\n" in env and f"IFACE={uml.IFACE}\n" in env and "MTU=1500\n" in env
 
 
 def test_boot_unit_runs_before_everything_that_needs_the_machine_files() -> None:
-    before = next(ln for ln in uml._UNIT.splitlines() if ln.startswith("Before="))
+    before = next(ln for ln in uml_image._UNIT.splitlines() if ln.startswith("Before="))
     for unit in ("sysinit.target", "ssh.service", "docker.service", "containerd.service"):
         assert unit in before
-    assert "DefaultDependencies=no" in uml._UNIT
+    assert "DefaultDependencies=no" in uml_image._UNIT
     assert (
-        "/dev/ubdb /srv/data" in uml._SCRIPT
-        and "mount --bind /srv/data/docker /var/lib/docker" in uml._SCRIPT
+        "/dev/ubdb /srv/data" in uml_image._SCRIPT
+        and "mount --bind /srv/data/docker /var/lib/docker" in uml_image._SCRIPT
     )
 
 

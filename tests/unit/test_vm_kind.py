@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import LabError, UserInputError
 from harness.lab import images, vm
-from harness.lab.machine import MachineState
+from harness.lab.machine_state import MachineState
 
 
 @pytest.fixture(autouse=True)
