@@ -32,6 +32,7 @@ from harness.verdict import CheckFailure
 log = logging.getLogger(__name__)
 
 _DOCTOR_KEY = pytest.StashKey[DoctorReport]()
+_INVENTORY_KEY = pytest.StashKey[Inventory]()
 # A capability changes only when a host is rebooted or upgraded; a report from before
 # the longest default run (about 15 min on the slowest lab kind) is remeasured.
 DOCTOR_MAX_AGE_S = 3600.0
@@ -75,13 +76,13 @@ def _inventory_or_none(config: pytest.Config) -> Inventory | None:
     path = config.getoption("--harness-inventory")
     if not path:
         return None
-    cached = getattr(config, "_harness_inventory", None)
+    cached = config.stash.get(_INVENTORY_KEY, None)
     if cached is None:
         try:
             cached = load_inventory(path)
         except HarnessError as exc:
             raise pytest.UsageError(f"--harness-inventory: {exc.one_line()}") from None
-        config._harness_inventory = cached  # type: ignore[attr-defined]
+        config.stash[_INVENTORY_KEY] = cached
     return cached
 
 
@@ -206,6 +207,13 @@ def harness_doctor(
 @pytest.fixture(scope="session")
 def harness_strict(pytestconfig: pytest.Config) -> bool:
     return bool(pytestconfig.getoption("--harness-strict"))
+
+
+@pytest.fixture(scope="session")
+def harness_data_path_port(pytestconfig: pytest.Config) -> int | None:
+    """The swarm's data-path (VXLAN) port given to the session; None means Docker's 4789."""
+    port: int | None = pytestconfig.getoption("--harness-data-path-port")
+    return port
 
 
 @pytest.fixture(scope="session")
