@@ -22,6 +22,7 @@ import pytest
 from harness.cluster import LABEL_TEST, Cluster
 from harness.doctor.needs import needs_verdict, unmet_text
 from harness.doctor.report import DoctorReport, aggregate, cluster_identity, run_doctor
+from harness.doctor.saved import fresh_report, load_saved
 from harness.doctor.signatures import KNOWN_CAPABILITIES
 from harness.errors import HarnessError
 from harness.inventory import Inventory, load_inventory
@@ -32,9 +33,6 @@ log = logging.getLogger(__name__)
 
 _DOCTOR_KEY = pytest.StashKey[DoctorReport]()
 _INVENTORY_KEY = pytest.StashKey[Inventory]()
-# A capability changes only when a host is rebooted or upgraded; a report from before
-# the longest default run (about 15 min on the slowest lab kind) is remeasured.
-DOCTOR_MAX_AGE_S = 3600.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -176,29 +174,25 @@ def harness_cluster(harness_inventory: Inventory, harness_run_dir: Path) -> Iter
 
 @pytest.fixture(scope="session")
 def harness_doctor(
-    request: pytest.FixtureRequest, harness_cluster: Cluster, harness_run_dir: Path
+    request: pytest.FixtureRequest,
+    harness_cluster: Cluster,
+    harness_run_dir: Path,
+    harness_data_path_port: int | None,
 ) -> DoctorReport:
     """The doctor's report: reused from the run directory only when it is of this cluster and fresh.
 
-    'run' measures it right before the suites, and the first xdist worker to need it
-    writes it for the others; a report of other nodes, another data-path port, or
-    older than ``DOCTOR_MAX_AGE_S`` is measured again, never trusted.
+    'run' measures it right before the suites; otherwise the first xdist worker to need
+    it measures it and writes it, while the others wait for it and read it. A report of
+    other nodes, another data-path port, or older than ``DOCTOR_MAX_AGE_S`` is measured
+    again, never trusted.
     """
-    saved = harness_run_dir / "doctor.json"
-    port = request.config.getoption("--harness-data-path-port")
-    report = _saved_doctor(request.config)
-    stale = (
-        report.describes(cluster_identity(harness_cluster), port, DOCTOR_MAX_AGE_S)
-        if report is not None
-        else "there is none"
+    report = fresh_report(
+        harness_run_dir / "doctor.json",
+        cluster_identity(harness_cluster),
+        harness_data_path_port,
+        lambda: run_doctor(harness_cluster, data_path_port=harness_data_path_port),
+        known=request.config.stash.get(_DOCTOR_KEY, None),
     )
-    if stale is not None:
-        log.info("measuring the doctor's report again: %s", stale)
-        report = run_doctor(harness_cluster, data_path_port=port)
-        tmp = saved.with_suffix(f".{os.getpid()}.tmp")
-        report.write(tmp)
-        tmp.rename(saved)
-    assert report is not None
     request.config.stash[_DOCTOR_KEY] = report
     return report
 
@@ -339,13 +333,7 @@ def _saved_doctor(config: pytest.Config) -> DoctorReport | None:
     if report is not None:
         return report
     run_dir = _run_dir(config)
-    if run_dir is None or not (run_dir / "doctor.json").is_file():
-        return None
-    try:
-        return DoctorReport.from_dict(json.loads((run_dir / "doctor.json").read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable %s: %s", run_dir / "doctor.json", exc)
-        return None
+    return load_saved(run_dir / "doctor.json") if run_dir is not None else None
 
 
 @pytest.hookimpl(tryfirst=True)
