@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.cli_options import add_hosts_options, check_target_options, harness_command, local_spec
 from harness.errors import HarnessError, TransportError, UserInputError
 from harness.runner import DEFAULT_MARKERS
 
@@ -109,7 +110,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.cli import check_target_options, harness_command, local_spec
     from harness.inventory import load_inventory
     from harness.provision.cluster import down, parse_vars, up_local, up_terraform
     from harness.run_verdict import run_verdict
@@ -285,16 +285,19 @@ def _net_opts(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--encrypted-network", default="harness-encrypted", help="encrypted overlay under test")
 
 
-def add_commands(sub: Any) -> None:
-    from harness.cli import add_kind_option
+def _inventory_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
 
+
+def add_commands(sub: Any) -> None:
+    """``bootstrap``, ``doctor``, ``run`` and ``upgrade``, registered by ``harness.cli``."""
     bs = sub.add_parser("bootstrap", help="form the swarm, create the test networks, ship probe images")
-    bs.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
+    _inventory_option(bs)
     _net_opts(bs)
     bs.set_defaults(fn=cmd_bootstrap)
 
     dr = sub.add_parser("doctor", help="measure capabilities and port reachability per node")
-    dr.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
+    _inventory_option(dr)
     dr.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     dr.add_argument("--no-ports", action="store_true", help="skip the node-pair port checks")
     dr.add_argument(
@@ -306,30 +309,7 @@ def add_commands(sub: Any) -> None:
 
     rn = sub.add_parser("run", help="up + bootstrap + doctor + suites + report + down (the main job)")
     rn.add_argument("--inventory", help="use these existing hosts instead of creating a local lab")
-    rn.add_argument("--lab", default="lab", help="lab name (default: lab)")
-    rn.add_argument("--run-dir", type=Path, help="run directory (default: runs/LAB)")
-    rn.add_argument("--target", default="local", help="terraform/<target> module (default: local)")
-    rn.add_argument("--nodes", type=int, default=3, help="number of lab machines, 1-16 (default: 3)")
-    rn.add_argument("--managers", type=int, default=1, help="swarm managers (default: 1)")
-    rn.add_argument("--release", default="bookworm", help="bookworm (Engine 20.10) or trixie (26.1)")
-    rn.add_argument(
-        "--node-release",
-        action="append",
-        default=[],
-        metavar="NODE=RELEASE",
-        help="per-node image release, e.g. node3=trixie (repeatable)",
-    )
-    rn.add_argument("--subnet", default="198.18.0.0/24", help="lab LAN (default: 198.18.0.0/24)")
-    add_kind_option(rn)
-    rn.add_argument(
-        "-var",
-        "--var",
-        dest="var",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a Terraform variable for a non-local --target (repeatable)",
-    )
+    add_hosts_options(rn, "the hosts to create (without --inventory)")
     rn.add_argument("--suites", nargs="+", default=["suites"], help="suite paths (default: suites)")
     rn.add_argument(
         "-m",
@@ -351,7 +331,7 @@ def add_commands(sub: Any) -> None:
     rn.set_defaults(fn=cmd_run)
 
     ug = sub.add_parser("upgrade", help="rolling Engine upgrade node by node under traffic, with a report")
-    ug.add_argument("--inventory", required=True, help="inventory.json or a YAML inventory")
+    _inventory_option(ug)
     ug.add_argument(
         "--to", default="trixie", help="lab image release to upgrade to (default: trixie, Engine 26.1)"
     )

@@ -17,24 +17,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 import pytest
 
 from harness.cluster import LABEL_TEST, Cluster
+from harness.doctor.needs import needs_verdict, unmet_text
 from harness.doctor.report import DoctorReport, aggregate, cluster_identity, run_doctor
-from harness.doctor.signatures import KNOWN_CAPABILITIES, judge
-from harness.errors import HarnessError, WaitTimeout
+from harness.doctor.saved import fresh_report, load_saved
+from harness.doctor.signatures import KNOWN_CAPABILITIES
+from harness.errors import HarnessError
 from harness.inventory import Inventory, load_inventory
-from harness.retry import NotYet, eventually
-from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec, network_gone
-from harness.verdict import CheckFailure
+from harness.swarm.cleanup import cleanup_by_label
+from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec
 
 log = logging.getLogger(__name__)
 
 _DOCTOR_KEY = pytest.StashKey[DoctorReport]()
-# A capability changes only when a host is rebooted or upgraded; a report from before
-# the longest default run (about 15 min on the slowest lab kind) is remeasured.
-DOCTOR_MAX_AGE_S = 3600.0
+_INVENTORY_KEY = pytest.StashKey[Inventory]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,13 +73,13 @@ def _inventory_or_none(config: pytest.Config) -> Inventory | None:
     path = config.getoption("--harness-inventory")
     if not path:
         return None
-    cached = getattr(config, "_harness_inventory", None)
+    cached = config.stash.get(_INVENTORY_KEY, None)
     if cached is None:
         try:
             cached = load_inventory(path)
         except HarnessError as exc:
             raise pytest.UsageError(f"--harness-inventory: {exc.one_line()}") from None
-        config._harness_inventory = cached  # type: ignore[attr-defined]
+        config.stash[_INVENTORY_KEY] = cached
     return cached
 
 
@@ -176,29 +174,25 @@ def harness_cluster(harness_inventory: Inventory, harness_run_dir: Path) -> Iter
 
 @pytest.fixture(scope="session")
 def harness_doctor(
-    request: pytest.FixtureRequest, harness_cluster: Cluster, harness_run_dir: Path
+    request: pytest.FixtureRequest,
+    harness_cluster: Cluster,
+    harness_run_dir: Path,
+    harness_data_path_port: int | None,
 ) -> DoctorReport:
     """The doctor's report: reused from the run directory only when it is of this cluster and fresh.
 
-    'run' measures it right before the suites, and the first xdist worker to need it
-    writes it for the others; a report of other nodes, another data-path port, or
-    older than ``DOCTOR_MAX_AGE_S`` is measured again, never trusted.
+    'run' measures it right before the suites; otherwise the first xdist worker to need
+    it measures it and writes it, while the others wait for it and read it. A report of
+    other nodes, another data-path port, or older than ``DOCTOR_MAX_AGE_S`` is measured
+    again, never trusted.
     """
-    saved = harness_run_dir / "doctor.json"
-    port = request.config.getoption("--harness-data-path-port")
-    report = _saved_doctor(request.config)
-    stale = (
-        report.describes(cluster_identity(harness_cluster), port, DOCTOR_MAX_AGE_S)
-        if report is not None
-        else "there is none"
+    report = fresh_report(
+        harness_run_dir / "doctor.json",
+        cluster_identity(harness_cluster),
+        harness_data_path_port,
+        lambda: run_doctor(harness_cluster, data_path_port=harness_data_path_port),
+        known=request.config.stash.get(_DOCTOR_KEY, None),
     )
-    if stale is not None:
-        log.info("measuring the doctor's report again: %s", stale)
-        report = run_doctor(harness_cluster, data_path_port=port)
-        tmp = saved.with_suffix(f".{os.getpid()}.tmp")
-        report.write(tmp)
-        tmp.rename(saved)
-    assert report is not None
     request.config.stash[_DOCTOR_KEY] = report
     return report
 
@@ -206,6 +200,13 @@ def harness_doctor(
 @pytest.fixture(scope="session")
 def harness_strict(pytestconfig: pytest.Config) -> bool:
     return bool(pytestconfig.getoption("--harness-strict"))
+
+
+@pytest.fixture(scope="session")
+def harness_data_path_port(pytestconfig: pytest.Config) -> int | None:
+    """The swarm's data-path (VXLAN) port given to the session; None means Docker's 4789."""
+    port: int | None = pytestconfig.getoption("--harness-data-path-port")
+    return port
 
 
 @pytest.fixture(scope="session")
@@ -228,78 +229,6 @@ def harness_labels(request: pytest.FixtureRequest, harness_cluster: Cluster) -> 
     cleanup_by_label(harness_cluster, f"{LABEL_TEST}={labels[LABEL_TEST]}")
 
 
-def cleanup_by_label(cluster: Cluster, label: str) -> None:
-    client = cluster.manager_docker()
-    removed = set()
-    for svc in client.services.list(filters={"label": label}):
-        svc.remove()
-        removed.add(svc.id)
-    quoted = label.replace("'", "")
-    # Containers a test ran itself; a service's tasks are left to the swarm to stop
-    # gracefully (a forced removal kills them and dockerd logs a fatal task error).
-    cluster.run_all(
-        f"docker ps -a --filter 'label={quoted}' --format '{{{{.ID}}}} {{{{.Label \"com.docker.swarm.task.id\"}}}}'"
-        " | awk '$2 == \"\" {print $1}' | xargs -r docker rm -f",
-        timeout_s=60,
-    )
-
-    def _tasks_gone() -> None:
-        # Until the swarm has deleted a removed service's tasks, its networks are "in use"
-        # and each removal attempt makes dockerd log an error: wait for that instead.
-        left = [t["ID"][:12] for t in client.api.tasks() if t.get("ServiceID") in removed]
-        if left:
-            raise NotYet(f"{len(left)} tasks of removed services still listed: {', '.join(left[:5])}")
-
-    if removed:
-        try:
-            eventually(_tasks_gone, 60, f"the tasks of services labelled {label} to be deleted", interval_s=1)
-        except WaitTimeout as exc:
-            log.warning("%s; removing their networks anyway", exc.message)
-
-    deleted: set[str] = set()
-
-    def _in_swarm(net_id: str) -> bool:
-        # The manager's listing lags a removal (another check's, or 'docker stack rm');
-        # asking swarmkit itself costs a 404, where a DELETE of the gone network is a
-        # 500 that dockerd logs as an error.
-        try:
-            client.api.inspect_network(net_id, scope="swarm")
-        except docker.errors.NotFound:
-            deleted.add(net_id)
-            return False
-        return True
-
-    def _networks_gone() -> None:
-        # A swarm network stays "in use" until its tasks are torn down on every node. The
-        # manager may list a network it has just deleted for a moment: never ask twice.
-        busy = []
-        for net in client.networks.list(filters={"label": label}):
-            if net.id in deleted or (net.attrs.get("Scope") == "swarm" and not _in_swarm(net.id)):
-                continue
-            try:
-                net.remove()
-            except docker.errors.APIError as exc:
-                # A swarm network deleted meanwhile answers 500 "network ... not found", not 404.
-                if not network_gone(exc):
-                    busy.append(f"{net.name}: {exc.explanation}")
-                    continue
-            deleted.add(net.id)
-        if busy:
-            raise NotYet("; ".join(busy))
-
-    try:
-        eventually(_networks_gone, 30, f"networks labelled {label} to be removable", interval_s=1)
-    except WaitTimeout as exc:
-        log.warning("%s; 'swarm-harness purge' removes them later", exc.message)
-    # Node-local networks (bridges, macvlan config-only networks) exist on their node only.
-    # Swarm-scoped ones were removed through the manager above; asking a worker (or a
-    # manager's stale listing) to remove one only makes dockerd log an error.
-    cluster.run_all(
-        f"docker network ls -q --filter 'label={quoted}' --filter scope=local | xargs -r docker network rm",
-        timeout_s=60,
-    )
-
-
 @pytest.fixture(scope="session")
 def harness_session_labels(harness_cluster: Cluster) -> Iterator[dict[str, str]]:
     """Labels for objects shared by a whole session (one per xdist worker)."""
@@ -319,38 +248,6 @@ def harness_worker_suffix() -> str:
 
 def _needs(item: pytest.Item) -> list[str]:
     return [str(a) for m in item.iter_markers("needs") for a in m.args]
-
-
-def _unmet_text(unmet: list[tuple[str, str, str]]) -> str:
-    return "; ".join(f"unmet capability {line}" for line in aggregate(unmet))
-
-
-def needs_verdict(
-    needs: list[str], report: DoctorReport, exc: BaseException | None, strict: bool
-) -> tuple[str, str]:
-    """The outcome of a failed check that needs capabilities: ("xfail" | "failed", message).
-
-    An expected failure only when every failed observation the check reported is what
-    a capability the doctor measured *absent* produces, on a node lacking it; never in
-    strict mode, never for an unrelated assertion or exception, never when the
-    capability could only be reported unknown.
-    """
-    unmet = report.unmet(needs)
-    text = _unmet_text(unmet)
-    if strict:
-        return "failed", f"strict mode: {text}"
-    if report.unknown(needs):
-        return "failed", f"{text}; a capability that could not be measured never excuses a failure"
-    if not isinstance(exc, CheckFailure):
-        what = f"{type(exc).__name__}" if exc is not None else "an error"
-        return "failed", (
-            f"{text}; but this failure ({what}) reports no observations, so it is not one the "
-            "missing capability causes: it is a real failure"
-        )
-    judgement = judge(exc.symptoms, report.lacking(needs))
-    if not judgement.expected:
-        return "failed", f"{text}; but {judgement.reason}: a real failure"
-    return "xfail", f"{text}. The check ran and failed as predicted ({judgement.reason}): {exc.message[:300]}"
 
 
 _STARTED_KEY = pytest.StashKey[int]()
@@ -406,7 +303,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.unmet(needs):
         return
     if rep.passed:
-        rep.sections.append(("harness", f"passed although the doctor reported: {_unmet_text(report.unmet(needs))}"))
+        rep.sections.append(("harness", f"passed although the doctor reported: {unmet_text(report.unmet(needs))}"))
         return
     if not rep.failed:
         return
@@ -436,13 +333,7 @@ def _saved_doctor(config: pytest.Config) -> DoctorReport | None:
     if report is not None:
         return report
     run_dir = _run_dir(config)
-    if run_dir is None or not (run_dir / "doctor.json").is_file():
-        return None
-    try:
-        return DoctorReport.from_dict(json.loads((run_dir / "doctor.json").read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable %s: %s", run_dir / "doctor.json", exc)
-        return None
+    return load_saved(run_dir / "doctor.json") if run_dir is not None else None
 
 
 @pytest.hookimpl(tryfirst=True)

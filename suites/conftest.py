@@ -1,8 +1,9 @@
-"""Fixtures shared by the suites: probes deployed once per session and network."""
+"""Fixtures shared by the suites: probes deployed once per session and network, the reports directory."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,12 +12,18 @@ from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
 from harness.swarm.networks import NetworkSpec
-from suites.context import OverlayContext
+from suites.context import OverlayContext, SuiteReports
 
 
 @pytest.fixture(scope="session")
 def probe_images(harness_cluster: Cluster) -> dict[str, str]:
     return ensure_probe_images(harness_cluster, probe_recipe())
+
+
+@pytest.fixture(scope="session")
+def suite_reports(harness_run_dir: Path) -> SuiteReports:
+    """RUN/reports, where checks write what they measured; measurements shared by checks are cached."""
+    return SuiteReports(harness_run_dir / "reports")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UserInputError
 from harness.report.history import HISTORY_FILE, History, default_history_path, history_text, since_stamp
@@ -40,3 +41,29 @@ def cmd_history(args: argparse.Namespace) -> int:
     with History.open(runs_dir / HISTORY_FILE) as history:
         print(history_text(history, args.check or "", args.last, since, args.engine or None))
     return 0
+
+
+def add_commands(sub: Any) -> None:
+    """``report`` and ``history``, registered by ``harness.cli``."""
+    rp = sub.add_parser("report", help="write RUN/reports/report.html and record the run in the run history")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/lab")
+    rp.add_argument(
+        "--history", metavar="FILE", help="history store (default: history.sqlite beside RUN_DIR, e.g. runs/)"
+    )
+    rp.set_defaults(fn=cmd_report)
+
+    hs = sub.add_parser("history", help="per-check trends and regressions across recorded runs")
+    hs.add_argument("--runs-dir", default="runs", help="where runs and history.sqlite live (default: runs)")
+    hs.add_argument("--check", metavar="SUBSTRING", help="only checks whose name contains this")
+    hs.add_argument("--last", type=int, default=5, metavar="N", help="runs per check to show (default: 5)")
+    hs.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only runs started since WHEN: a time ago (7d, 12h, 2w, 30m) or a UTC date/time (2026-12-01T02:00)",
+    )
+    hs.add_argument(
+        "--engine",
+        metavar="VERSION",
+        help="only runs on Engine versions containing VERSION, e.g. 26.1 (default: all, one column per version)",
+    )
+    hs.set_defaults(fn=cmd_history)

@@ -1,5 +1,6 @@
 """Encryption on the wire, with the sanity inverse on the plain overlay.
 
+One check per overlay (``test_overlay_on_the_wire[plain]`` and ``[encrypted]``).
 The plain-network capture must see plaintext VXLAN, or the capture is broken.
 The encrypted network must show ESP between the nodes, zero plaintext VXLAN for
 its VNI, and xfrm SAs for the peer.
@@ -7,9 +8,7 @@ its VNI, and xfrm SAs for the peer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,8 @@ from harness.probe.service import ProbeDeployment
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
+from suites.context import SuiteReports
+from suites.params import NETWORKS
 
 
 def _pair(cluster: Cluster) -> tuple[str, str]:
@@ -28,46 +29,25 @@ def _pair(cluster: Cluster) -> tuple[str, str]:
     return names[0], names[1]
 
 
-def _save(run_dir: Path, name: str, data: object) -> None:
-    out = run_dir / "reports" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2))
-
-
 @pytest.mark.needs("tcpdump")
-@pytest.mark.xdist_group("overlay-plain")
-def test_plain_overlay_is_visible_on_the_wire(
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_overlay_on_the_wire(
+    kind: str,
     harness_cluster: Cluster,
     global_probe: Callable[[str], ProbeDeployment],
     harness_networks: dict[str, NetworkSpec],
-    harness_run_dir: Path,
-    pytestconfig: pytest.Config,
+    harness_data_path_port: int | None,
+    suite_reports: SuiteReports,
 ) -> None:
+    """plain: VXLAN in plaintext on the wire; encrypted: ESP only, with an SA for the peer."""
     src, dst = _pair(harness_cluster)
-    net = harness_networks["plain"].name
-    cap = capture(
-        harness_cluster, global_probe(net), net, src, dst, pytestconfig.getoption("--harness-data-path-port")
-    )
-    _save(harness_run_dir, f"wire-{net}.json", cap.to_dict())
-    problems = plain_problems(cap)
-    assert not problems, "; ".join(problems)
-
-
-@pytest.mark.needs("tcpdump", "esp")
-@pytest.mark.xdist_group("overlay-encrypted")
-def test_encrypted_overlay_is_esp_on_the_wire(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    harness_run_dir: Path,
-    pytestconfig: pytest.Config,
-) -> None:
-    src, dst = _pair(harness_cluster)
-    net = harness_networks["encrypted"].name
-    cap = capture(
-        harness_cluster, global_probe(net), net, src, dst, pytestconfig.getoption("--harness-data-path-port")
-    )
-    _save(harness_run_dir, f"wire-{net}.json", cap.to_dict())
+    net = harness_networks[kind].name
+    cap = capture(harness_cluster, global_probe(net), net, src, dst, harness_data_path_port)
+    suite_reports.save(f"wire-{net}.json", cap.to_dict())
+    if kind == "plain":
+        problems = plain_problems(cap)
+        assert not problems, "; ".join(problems)
+        return
     dst_address = swarm_address(harness_cluster.inventory.node(dst))
     problems = encrypted_problems(cap, dst_address)
     if problems:

@@ -98,12 +98,12 @@ def test_blocked_vxlan_pair_is_pinpointed(
     harness_cluster: Cluster,
     global_probe: Callable[[str], ProbeDeployment],
     harness_networks: dict[str, NetworkSpec],
-    pytestconfig: pytest.Config,
+    harness_data_path_port: int | None,
 ) -> None:
     """VXLAN blocked between one pair: the matrix names exactly that pair, the doctor the port."""
     probes = global_probe(harness_networks["plain"].name)
     a, b = harness_cluster.first_manager.name, _workers(harness_cluster)[0]
-    port = pytestconfig.getoption("--harness-data-path-port") or 4789
+    port = harness_data_path_port or 4789
     wait_matrix_passes(harness_cluster, probes)
     with block_port(harness_cluster, b, a, port, ("udp",)):
         result = run_matrix(harness_cluster, probes, retry_after_s=1)

@@ -6,9 +6,7 @@ as lossy, never as having a smaller MTU.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +15,8 @@ from harness.probe.mtu import PairMTU, measure, overlay_mtu, to_dicts, underlay_
 from harness.probe.service import ProbeDeployment
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
+from suites.context import SuiteReports
 from suites.params import NETWORKS
-
-
-@pytest.fixture(scope="session")
-def mtu_results() -> dict[str, list[PairMTU]]:
-    return {}
 
 
 @pytest.fixture
@@ -30,18 +24,13 @@ def mtu_for(
     harness_cluster: Cluster,
     global_probe: Callable[[str], ProbeDeployment],
     harness_networks: dict[str, NetworkSpec],
-    harness_run_dir: Path,
-    mtu_results: dict[str, list[PairMTU]],
+    suite_reports: SuiteReports,
 ) -> Callable[[str], list[PairMTU]]:
     def _get(kind: str) -> list[PairMTU]:
-        if kind not in mtu_results:
-            net = harness_networks[kind].name
-            results = measure(harness_cluster, global_probe(net), net)
-            out = harness_run_dir / "reports" / f"mtu-{net}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(to_dicts(results), indent=2))
-            mtu_results[kind] = results
-        return mtu_results[kind]
+        net = harness_networks[kind].name
+        return suite_reports.measured_once(
+            f"mtu-{net}.json", lambda: measure(harness_cluster, global_probe(net), net), to_dicts
+        )
 
     return _get
 

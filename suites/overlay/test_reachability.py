@@ -9,10 +9,8 @@ flaky: a warning, and a failure in strict mode.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -24,12 +22,8 @@ from harness.probe.service import ProbeDeployment
 from harness.run_verdict import FLAKY_PROPERTY
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure, Symptom
+from suites.context import SuiteReports
 from suites.params import NETWORKS
-
-
-@pytest.fixture(scope="session")
-def matrices() -> dict[str, MatrixResult]:
-    return {}
 
 
 @pytest.fixture
@@ -37,18 +31,13 @@ def matrix_for(
     harness_cluster: Cluster,
     global_probe: Callable[[str], ProbeDeployment],
     harness_networks: dict[str, NetworkSpec],
-    harness_run_dir: Path,
-    matrices: dict[str, MatrixResult],
+    suite_reports: SuiteReports,
 ) -> Callable[[str], MatrixResult]:
     def _get(kind: str) -> MatrixResult:
-        if kind not in matrices:
-            spec = harness_networks[kind]
-            result = run_matrix(harness_cluster, global_probe(spec.name))
-            out = harness_run_dir / "reports" / f"matrix-{spec.name}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result.to_dict(), indent=2))
-            matrices[kind] = result
-        return matrices[kind]
+        net = harness_networks[kind].name
+        return suite_reports.measured_once(
+            f"matrix-{net}.json", lambda: run_matrix(harness_cluster, global_probe(net)), MatrixResult.to_dict
+        )
 
     return _get
 
@@ -62,7 +51,7 @@ def diagnoses() -> dict[str, list[str]]:
 def explain(
     harness_cluster: Cluster,
     harness_networks: dict[str, NetworkSpec],
-    pytestconfig: pytest.Config,
+    harness_data_path_port: int | None,
     diagnoses: dict[str, list[str]],
 ) -> Callable[[str, MatrixResult], list[str]]:
     """The causes of a failing matrix, from the doctor re-measuring the failing nodes now.
@@ -72,9 +61,8 @@ def explain(
 
     def _explain(kind: str, result: MatrixResult) -> list[str]:
         if kind not in diagnoses:
-            dpp = pytestconfig.getoption("--harness-data-path-port")
-            fresh = remeasure(harness_cluster, failing_nodes(result), dpp)
-            diagnoses[kind] = diagnose(result, harness_networks[kind].encrypted, fresh, dpp)
+            fresh = remeasure(harness_cluster, failing_nodes(result), harness_data_path_port)
+            diagnoses[kind] = diagnose(result, harness_networks[kind].encrypted, fresh, harness_data_path_port)
         return diagnoses[kind]
 
     return _explain

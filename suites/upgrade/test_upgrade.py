@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import harness_command
+from harness.cli_options import harness_command
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.probe.image import image_ref

@@ -31,7 +31,7 @@ ESP_CHECKS = (
     "test_matrix",
     "test_pair",
     "test_mtu_boundary_and_large_body",
-    "test_encrypted_overlay_is_esp_on_the_wire",
+    "test_overlay_on_the_wire",
 )
 IPVS_CHECKS = ("test_vip_spreads_over_every_replica", "test_ingress_answers_on_every_node")
 

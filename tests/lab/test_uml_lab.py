@@ -81,7 +81,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
             "test_vip_spreads_over_every_replica",
             "test_ingress_answers_on_every_node",
             "test_matrix[encrypted]",
-            "test_encrypted_overlay_is_esp_on_the_wire",
+            "test_overlay_on_the_wire[encrypted]",
         ):
             assert outcomes[name] == [], name
         reports = run_dir / "reports"

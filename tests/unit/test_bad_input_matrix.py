@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from harness import cli as harness_cli
+from harness import cli_lab
 
 # An address of the lab LAN range that no lab machine is given (nodes start at .11).
 UNREACHABLE = "198.18.0.250"
@@ -342,7 +343,7 @@ def test_signal_exit_status(
     name: str, scratch: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     signums, status, signame = SIGNAL_CASES[name]
-    monkeypatch.setattr(harness_cli, "cmd_status", _signalling(signums))
+    monkeypatch.setattr(cli_lab, "cmd_status", _signalling(signums))
     previous = signal.getsignal(signal.SIGTERM)
     code, err = _run(["status", "--lab", "sig"], capsys)
     assert code == status, err
