@@ -8,7 +8,6 @@ a precise report (or, with ``--harness-strict``, a failure).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -26,6 +25,7 @@ from harness.doctor.signatures import KNOWN_CAPABILITIES, judge
 from harness.errors import HarnessError, WaitTimeout
 from harness.inventory import Inventory, load_inventory
 from harness.retry import NotYet, eventually
+from harness.rundir import RunDir
 from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec, network_gone
 from harness.verdict import CheckFailure
 
@@ -154,11 +154,7 @@ def harness_run_dir(pytestconfig: pytest.Config, harness_inventory: Inventory) -
 
 @pytest.fixture(scope="session")
 def harness_cluster(harness_inventory: Inventory, harness_run_dir: Path) -> Iterator[Cluster]:
-    run_id = "adhoc"
-    run_json = harness_run_dir / "run.json"
-    if run_json.is_file():
-        run_id = json.loads(run_json.read_text()).get("run_id", run_id)
-    cluster = Cluster(harness_inventory, run_id)
+    cluster = Cluster(harness_inventory, RunDir(harness_run_dir).run_id())
     try:
         states = cluster.each(lambda n: cluster.docker(n).info().get("Swarm", {}).get("LocalNodeState"))
     except HarnessError as exc:
@@ -184,7 +180,6 @@ def harness_doctor(
     writes it for the others; a report of other nodes, another data-path port, or
     older than ``DOCTOR_MAX_AGE_S`` is measured again, never trusted.
     """
-    saved = harness_run_dir / "doctor.json"
     port = request.config.getoption("--harness-data-path-port")
     report = _saved_doctor(request.config)
     stale = (
@@ -195,9 +190,7 @@ def harness_doctor(
     if stale is not None:
         log.info("measuring the doctor's report again: %s", stale)
         report = run_doctor(harness_cluster, data_path_port=port)
-        tmp = saved.with_suffix(f".{os.getpid()}.tmp")
-        report.write(tmp)
-        tmp.rename(saved)
+        RunDir(harness_run_dir).write_doctor(report)
     assert report is not None
     request.config.stash[_DOCTOR_KEY] = report
     return report
@@ -371,7 +364,7 @@ def _collect_artifacts(item: pytest.Item, rep: pytest.TestReport) -> None:
         item.config.getoption("--harness-plain-network"),
         item.config.getoption("--harness-encrypted-network"),
     ]
-    dest = run_dir / "artifacts" / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[:150]
+    dest = RunDir(run_dir).artifact_dir(item.nodeid)
     since = item.stash.get(_STARTED_KEY, int(time.time()) - 300)
     try:
         collect(cluster, dest, networks, since)
@@ -436,13 +429,7 @@ def _saved_doctor(config: pytest.Config) -> DoctorReport | None:
     if report is not None:
         return report
     run_dir = _run_dir(config)
-    if run_dir is None or not (run_dir / "doctor.json").is_file():
-        return None
-    try:
-        return DoctorReport.from_dict(json.loads((run_dir / "doctor.json").read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable %s: %s", run_dir / "doctor.json", exc)
-        return None
+    return RunDir(run_dir).doctor_report() if run_dir is not None else None
 
 
 @pytest.hookimpl(tryfirst=True)

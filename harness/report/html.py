@@ -16,8 +16,7 @@ from harness.report.history import FIGURE_TOLERANCE, Past
 from harness.report.markup import LABELS, chip, esc, message_html, table_html, td
 from harness.report.matrix_section import matrices_section
 from harness.report.rundata import OUTCOMES, Check, RunData
-
-PAGE = "report.html"
+from harness.rundir import RunDir
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d232a;max-width:1400px}
@@ -56,8 +55,8 @@ def _verdict(run: RunData, trends: dict[str, Past]) -> str:
         f'<div class="banner {"passed" if passed else "failed"}"><b>verdict: '
         f"{'PASSED' if passed else 'FAILED'}{strict}</b> &nbsp; {chips}</div>"
     ]
-    if run.record.get("error"):
-        out.append(f'<p class="failed chip">run error: {esc(run.record["error"])}</p>')
+    if run.record.error:
+        out.append(f'<p class="failed chip">run error: {esc(run.record.error)}</p>')
     if not run.checks:
         out.append("<p><b>no check ran</b></p>")
     failed = [c for c in run.checks if c.outcome == "failed"]
@@ -130,10 +129,10 @@ def _bars_svg(values: dict[str, float], unit: str = "s") -> str:
 
 
 def _stages(run: RunData) -> str:
-    stages = {k: float(v) for k, v in (run.record.get("stages_s") or {}).items()}
+    stages = {k: float(v) for k, v in (run.record.stages_s or {}).items()}
     if not stages:
         return "<p class='muted'>no stage timings recorded (no reports/report.json)</p>"
-    total = run.record.get("total_s")
+    total = run.record.total_s
     head = f"<p>total {float(total):.1f} s</p>" if total is not None else ""
     return head + _bars_svg(stages)
 
@@ -367,7 +366,7 @@ def render(run: RunData, trends: dict[str, Past] | None = None) -> str:
 
 
 def write_html(run: RunData, trends: dict[str, Past] | None = None) -> Path:
-    path = run.run_dir / "reports" / PAGE
+    path = RunDir(run.run_dir).report_html
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render(run, trends))

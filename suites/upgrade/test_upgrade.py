@@ -18,7 +18,8 @@ import pytest
 from harness.cli import harness_command
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
-from harness.provision.cluster import LocalSpec, down, up_local
+from harness.provision.local_lab import LocalLab, LocalSpec
+from harness.provision.providers import down, up
 from harness.runner import StageTimer, prepare_cluster
 from harness.swarm.bootstrap import SwarmSettings
 from harness.swarm.inventory_snapshot import diff, snapshot
@@ -49,7 +50,7 @@ def test_rolling_upgrade_bookworm_to_trixie(tmp_path: Path, pytestconfig: pytest
     opt = pytestconfig.getoption("--harness-run-dir")
     out_dir = Path(opt) if opt else tmp_path
     run_dir = tmp_path / "run"
-    up_local(LocalSpec(lab=LAB, subnet=SUBNET, release="bookworm"), run_dir, harness_command())
+    up(LocalLab(LocalSpec(lab=LAB, subnet=SUBNET, release="bookworm"), harness_command()), run_dir)
     try:
         inv = load_inventory(run_dir / "inventory.json")
         prepare_cluster(inv, run_dir, SwarmSettings(), DEFAULT_NETWORKS, StageTimer())

@@ -9,7 +9,7 @@ import pytest
 
 from harness.inventory import load_inventory
 from harness.lab import machine
-from harness.provision.cluster import READY_PROBE
+from harness.provision.providers import READY_PROBE
 from harness.transport.ssh import SSHHost, raise_first, run_parallel
 from tests.lab.conftest import cli, leftovers
 
