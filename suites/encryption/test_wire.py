@@ -16,6 +16,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.probe.capture import capture, encrypted_problems, encrypted_symptoms, plain_problems
 from harness.probe.service import ProbeDeployment
+from harness.rundir import RunDir
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
@@ -29,7 +30,7 @@ def _pair(cluster: Cluster) -> tuple[str, str]:
 
 
 def _save(run_dir: Path, name: str, data: object) -> None:
-    out = run_dir / "reports" / name
+    out = RunDir(run_dir).report(name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2))
 

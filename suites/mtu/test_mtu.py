@@ -15,6 +15,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.probe.mtu import PairMTU, measure, overlay_mtu, to_dicts, underlay_mtus, underlay_problems
 from harness.probe.service import ProbeDeployment
+from harness.rundir import RunDir
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
 from suites.params import NETWORKS
@@ -37,7 +38,7 @@ def mtu_for(
         if kind not in mtu_results:
             net = harness_networks[kind].name
             results = measure(harness_cluster, global_probe(net), net)
-            out = harness_run_dir / "reports" / f"mtu-{net}.json"
+            out = RunDir(harness_run_dir).mtu(net)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(to_dicts(results), indent=2))
             mtu_results[kind] = results

@@ -22,6 +22,7 @@ from harness.probe.diagnose import diagnose, failing_nodes
 from harness.probe.matrix import PROTOCOLS, MatrixResult, PairCheck, run_matrix
 from harness.probe.service import ProbeDeployment
 from harness.run_verdict import FLAKY_PROPERTY
+from harness.rundir import RunDir
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure, Symptom
 from suites.params import NETWORKS
@@ -44,7 +45,7 @@ def matrix_for(
         if kind not in matrices:
             spec = harness_networks[kind]
             result = run_matrix(harness_cluster, global_probe(spec.name))
-            out = harness_run_dir / "reports" / f"matrix-{spec.name}.json"
+            out = RunDir(harness_run_dir).matrix(spec.name)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result.to_dict(), indent=2))
             matrices[kind] = result
