@@ -232,13 +232,11 @@ class RunDir:
         tmp.write_text(json.dumps(info.to_dict(), indent=2) + "\n")
         tmp.rename(self.info_path)
 
-    def require_info(self) -> RunInfo:
+    def require_info(self, hint: str = "pass the --run-dir that 'swarm-harness up' created") -> RunInfo:
+        """``run.json``; without one the directory is refused, with what to pass instead."""
         info = self.read_info()
         if info is None:
-            raise UserInputError(
-                f"{self.path} is not a run directory (no run.json)",
-                "pass the --run-dir that 'swarm-harness up' created",
-            )
+            raise UserInputError(f"{self.path} is not a run directory (no {self.info_path.name})", hint)
         return info
 
     def run_id(self) -> str:

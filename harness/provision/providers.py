@@ -158,13 +158,10 @@ def provider_of(info: RunInfo) -> Provider:
 
 def down(run_dir: Path) -> None:
     rd = RunDir(run_dir)
-    info = rd.read_info()
-    if info is None:
-        raise UserInputError(
-            f"{run_dir} is not a run directory (no run.json)",
-            "pass the --run-dir printed by 'swarm-harness up'; 'swarm-harness purge --lab NAME' "
-            "removes one lab's leftovers without a run directory",
-        )
+    info = rd.require_info(
+        "pass the --run-dir printed by 'swarm-harness up'; 'swarm-harness purge --lab NAME' "
+        "removes one lab's leftovers without a run directory"
+    )
     provider_of(info).down(rd)
     info.status = "down"
     rd.write_info(info)

@@ -169,12 +169,7 @@ def load_run(run_dir: Path) -> RunData:
         )
     if not run_dir.is_dir():
         raise UserInputError(f"{run_dir} is not a directory", "pass a run directory, e.g. runs/lab")
-    info = rd.read_info()
-    if info is None:
-        raise UserInputError(
-            f"{run_dir} is not a run directory (no run.json)",
-            "pass a directory that 'swarm-harness up' or 'run' created, e.g. runs/lab",
-        )
+    info = rd.require_info("pass a directory that 'swarm-harness up' or 'run' created, e.g. runs/lab")
     reports = rd.reports
     has_junit = any(rd.junit(f).is_file() for f in JUNIT_FILES)
     record = rd.read_record()
