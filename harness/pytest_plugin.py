@@ -420,7 +420,7 @@ def _run_dir(config: pytest.Config) -> Path | None:
     if inv is None:
         return None
     opt = config.getoption("--harness-run-dir")
-    return Path(opt) if opt else Path(inv.source).resolve().parent
+    return Path(opt) if opt else RunDir.of_inventory(inv.source).path
 
 
 def _saved_doctor(config: pytest.Config) -> DoctorReport | None:

@@ -52,6 +52,8 @@ class RunInfo:
         """Only ``run_id`` is required: a record another version wrote still reads."""
         if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
             raise ValueError("not a harness run record (no run_id)")
+        if not isinstance(data.get("variables") or {}, dict):
+            raise ValueError("not a harness run record (variables is not an object)")
         return cls(
             run_id=data["run_id"],
             target=str(data.get("target") or ""),
