@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.rundir import RunDir
+
 REPO = Path(__file__).resolve().parents[1]
 LAB = "bench"
 SUBNET = "198.18.12.0/24"
@@ -95,12 +97,12 @@ def bench_swarm() -> dict[str, Any]:
         started = time.monotonic()
         proc = _cli("run", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
         total = round(time.monotonic() - started, 1)
-        report = json.loads((run_dir / "reports/report.json").read_text())
+        report = json.loads(RunDir(run_dir).record_path.read_text())
         assert proc.returncode == 0, proc.stdout[-2000:]
         matrix_cases = {}
         import xml.etree.ElementTree as ET
 
-        for case in ET.parse(run_dir / "reports/junit.xml").getroot().iter("testcase"):
+        for case in ET.parse(RunDir(run_dir).junit()).getroot().iter("testcase"):
             if case.get("name", "").startswith("test_matrix["):
                 matrix_cases[case.get("name", "")] = float(case.get("time", 0))
         return {
@@ -121,7 +123,7 @@ def bench_suites(workers: tuple[str, ...] = ("0", "auto")) -> dict[str, Any]:
         _cli("purge", "--lab", LAB)
         up = _cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
         assert up.returncode == 0, up.stderr[-2000:]
-        inventory = str(run_dir / "inventory.json")
+        inventory = str(RunDir(run_dir).inventory)
         try:
             boot = _cli("bootstrap", "--inventory", inventory)
             assert boot.returncode == 0, boot.stderr[-2000:]

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.rundir import RunDir
+
 REPO = Path(__file__).resolve().parents[1]
 LAB = "soak"
 SUBNET = "198.18.23.0/24"
@@ -37,7 +39,7 @@ def _harness(*args: str, timeout_s: float = RUN_TIMEOUT_S) -> subprocess.Complet
 def _record(
     index: int, run_dir: Path, proc: subprocess.CompletedProcess[str], wall_s: float
 ) -> dict[str, Any]:
-    report_path = run_dir / "reports" / "report.json"
+    report_path = RunDir(run_dir).record_path
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     verdict = report.get("verdict", {})
     checks = verdict.get("checks", [])
@@ -70,7 +72,7 @@ def soak(runs: int, suites: list[str], reuse: bool, out_dir: Path) -> dict[str, 
             started = time.monotonic()
             if reuse:
                 run_dir = shared
-                proc = _harness("run", "--inventory", str(shared / "inventory.json"), *suite_args)
+                proc = _harness("run", "--inventory", str(RunDir(shared).inventory), *suite_args)
             else:
                 run_dir = out_dir / f"run-{i}"
                 proc = _harness(
@@ -79,7 +81,7 @@ def soak(runs: int, suites: list[str], reuse: bool, out_dir: Path) -> dict[str, 
             rec = _record(i, run_dir, proc, time.monotonic() - started)
             if reuse:
                 # The next run writes its own report over this one: keep a copy.
-                (out_dir / f"report-{i}.json").write_text((run_dir / "reports" / "report.json").read_text())
+                (out_dir / f"report-{i}.json").write_text(RunDir(run_dir).record_path.read_text())
             records.append(rec)
             print(_row(rec), file=sys.stderr, flush=True)
             (out_dir / "soak.json").write_text(json.dumps({"runs": records}, indent=2) + "\n")

@@ -25,26 +25,27 @@ from harness.errors import UserInputError
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from harness.provision.cluster import up_local
-    from harness.rundir import default_run_dir
+    from harness.provision.local_lab import LocalLab
+    from harness.provision.providers import up
+    from harness.rundir import RunDir, default_run_dir
 
     check_target_options(args)
     if args.target != "local":
-        from harness.provision.cluster import READY_TIMEOUT_S, parse_vars, up_terraform
+        from harness.provision.terraform_target import TerraformTarget, parse_vars
 
         run_dir = args.run_dir or default_run_dir(args.target)
-        inv = up_terraform(args.target, run_dir, parse_vars(args.var), args.ready_timeout or READY_TIMEOUT_S)
-        print(f"{args.target} is up: {len(inv.nodes)} hosts; inventory: {run_dir}/inventory.json")
+        inv = up(TerraformTarget(args.target, parse_vars(args.var)), run_dir, args.ready_timeout)
+        print(f"{args.target} is up: {len(inv.nodes)} hosts; inventory: {RunDir(run_dir).inventory}")
         return 0
     spec = local_spec(args)
     run_dir = args.run_dir or default_run_dir(args.lab)
-    inv = up_local(spec, run_dir, harness_command(), args.ready_timeout)
-    print(f"lab {spec.lab} is up: {len(inv.nodes)} machines; inventory: {run_dir}/inventory.json")
+    inv = up(LocalLab(spec, harness_command()), run_dir, args.ready_timeout)
+    print(f"lab {spec.lab} is up: {len(inv.nodes)} machines; inventory: {RunDir(run_dir).inventory}")
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from harness.provision.cluster import down, list_runs, parse_duration_s
+    from harness.provision.providers import down, list_runs, parse_duration_s
     from harness.rundir import default_run_dir
 
     if args.older_than:
@@ -66,7 +67,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from harness.provision.cluster import list_runs
+    from harness.provision.providers import list_runs
 
     runs = list_runs(args.root)
     if not runs:

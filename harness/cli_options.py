@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from harness.errors import UserInputError
 
 if TYPE_CHECKING:
-    from harness.provision.cluster import LocalSpec
+    from harness.provision.local_lab import LocalSpec
 
 
 def harness_command() -> str:
@@ -100,7 +100,7 @@ def check_target_options(args: argparse.Namespace) -> None:
 
 def local_spec(args: argparse.Namespace) -> LocalSpec:
     """The validated local-lab spec from the options `up` and `run` share."""
-    from harness.provision.cluster import LocalSpec
+    from harness.provision.local_lab import LocalSpec
 
     spec = LocalSpec(
         lab=args.lab,

@@ -73,10 +73,11 @@ def _networks(args: argparse.Namespace) -> Any:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from harness.inventory import load_inventory
+    from harness.rundir import RunDir
     from harness.runner import StageTimer, prepare_cluster
 
     inv = load_inventory(args.inventory)
-    run_dir = Path(args.inventory).resolve().parent
+    run_dir = RunDir.of_inventory(args.inventory).path
     timer = StageTimer()
     summary = prepare_cluster(inv, run_dir, _settings(args), _networks(args), timer)
     actions = summary["bootstrap_actions"]
@@ -111,9 +112,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.inventory import load_inventory
-    from harness.provision.cluster import down, parse_vars, up_local, up_terraform
+    from harness.provision.local_lab import LocalLab
+    from harness.provision.providers import down, up
+    from harness.provision.terraform_target import TerraformTarget, parse_vars
     from harness.run_verdict import run_verdict
-    from harness.rundir import default_run_dir
+    from harness.rundir import JUNIT, JUNIT_DISRUPTIVE, LOG_SCAN_FAULTS, RunDir, RunRecord, default_run_dir
     from harness.runner import (
         StageTimer,
         junit_counts,
@@ -139,22 +142,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         # A missing or invalid inventory fails here, before a report is written beside it.
         load_inventory(args.inventory)
-        run_dir = Path(args.inventory).resolve().parent
+        run_dir = RunDir.of_inventory(args.inventory).path
+    rd = RunDir(run_dir)
     reached = True
     verdict: RunVerdict | None = None
-    record: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    record = RunRecord(started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     exit_code = 2
     try:
         if cloud:
-            timer.run("up", up_terraform, args.target, run_dir, parse_vars(args.var))
-            inv_path = run_dir / "inventory.json"
+            timer.run("up", up, TerraformTarget(args.target, parse_vars(args.var)), run_dir)
+            inv_path = rd.inventory
         elif own_cluster:
-            timer.run("up", up_local, spec, run_dir, harness_command())
-            inv_path = run_dir / "inventory.json"
+            timer.run("up", up, LocalLab(spec, harness_command()), run_dir)
+            inv_path = rd.inventory
         else:
             inv_path = Path(args.inventory)
         inv = load_inventory(inv_path)
-        record["summary"] = prepare_cluster(inv, run_dir, _settings(args), _networks(args), timer)
+        record.summary = prepare_cluster(inv, run_dir, _settings(args), _networks(args), timer)
         extra = [
             "--harness-plain-network",
             args.plain_network,
@@ -177,8 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             extra,
             args.workers,
         )
-        record["pytest_exit_code"] = exit_code
-        record["junit"] = junit_counts(run_dir / "reports" / "junit.xml")
+        record.pytest_exit_code = exit_code
+        record.junit = junit_counts(rd.junit(JUNIT))
         faults_from: int | None = None
         if args.disruptive and args.markers == DEFAULT_MARKERS:
             faults_from = int(time.time())
@@ -193,24 +197,22 @@ def cmd_run(args: argparse.Namespace) -> int:
                 args.strict,
                 extra,
                 "0",
-                "junit-disruptive.xml",
+                JUNIT_DISRUPTIVE,
             )
-            record["disruptive_exit_code"] = faults_rc
-            record["junit_disruptive"] = junit_counts(run_dir / "reports" / "junit-disruptive.xml")
-            record["fault_timings"] = junit_properties(run_dir / "reports" / "junit-disruptive.xml")
+            record.disruptive_exit_code = faults_rc
+            record.junit_disruptive = junit_counts(rd.junit(JUNIT_DISRUPTIVE))
+            record.fault_timings = junit_properties(rd.junit(JUNIT_DISRUPTIVE))
             exit_code = exit_code or faults_rc
-        record["dockerd_log_scan"] = timer.run("log scan", scan_logs, inv, run_dir, suites_from, faults_from)
+        record.dockerd_log_scan = timer.run("log scan", scan_logs, inv, run_dir, suites_from, faults_from)
         if faults_from is not None:
-            record["dockerd_log_scan_faults"] = scan_logs(
-                inv, run_dir, faults_from, None, "dockerd-log-scan-faults.json"
-            )
+            record.dockerd_log_scan_faults = scan_logs(inv, run_dir, faults_from, None, LOG_SCAN_FAULTS)
         verdict = run_verdict(
-            [run_dir / "reports" / "junit.xml", run_dir / "reports" / "junit-disruptive.xml"],
+            [rd.junit(JUNIT), rd.junit(JUNIT_DISRUPTIVE)],
             saved_doctor(run_dir),
-            record["dockerd_log_scan"]["unexpected"],
+            record.dockerd_log_scan["unexpected"],
             args.strict,
         )
-        record["verdict"] = verdict.to_dict()
+        record.verdict = verdict.to_dict()
         # The verdict decides, except where pytest itself broke (usage error, interrupted).
         exit_code = verdict.exit_code if exit_code in (0, 1) else exit_code
     except KeyboardInterrupt:
@@ -218,18 +220,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         exit_code = 130
         raise
     except HarnessError as exc:
-        record["error"] = exc.one_line()
+        record.error = exc.one_line()
         # Hosts that never answered got no run: no report beside their inventory.
         reached = own_cluster or not isinstance(exc, TransportError)
         raise
     finally:
-        if own_cluster and not args.keep and (run_dir / "run.json").exists():
+        if own_cluster and not args.keep and rd.info_path.exists():
             try:
                 timer.run("down", down, run_dir)
             except HarnessError as exc:
                 log.error("teardown failed: %s", exc.one_line())
-        record["stages_s"] = timer.stages
-        record["total_s"] = round(time.monotonic() - started, 2)
+        record.stages_s = timer.stages
+        record.total_s = round(time.monotonic() - started, 2)
         if run_dir.exists() and reached:
             path = write_report(run_dir, record)
             log.info("report: %s", path)
@@ -237,12 +239,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             publish_after_run(run_dir)
     print(
-        f"run finished in {record['total_s']:.0f}s; stages: "
+        f"run finished in {record.total_s:.0f}s; stages: "
         + ", ".join(f"{k} {v:.1f}s" for k, v in timer.stages.items())
     )
     if verdict is not None:
         print(verdict.summary())
-    print(f"reports: {run_dir}/reports/junit.xml, {run_dir}/reports/report.json")
+    print(f"reports: {rd.junit(JUNIT)}, {rd.record_path}")
     if args.keep and own_cluster:
         print(f"cluster kept; tear it down with: swarm-harness down --run-dir {run_dir}")
     return int(exit_code)

@@ -8,7 +8,6 @@ a precise report (or, with ``--harness-strict``, a failure).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,10 +21,11 @@ import pytest
 from harness.cluster import LABEL_TEST, Cluster
 from harness.doctor.needs import needs_verdict, unmet_text
 from harness.doctor.report import DoctorReport, aggregate, cluster_identity, run_doctor
-from harness.doctor.saved import fresh_report, load_saved
+from harness.doctor.saved import fresh_report
 from harness.doctor.signatures import KNOWN_CAPABILITIES
 from harness.errors import HarnessError
 from harness.inventory import Inventory, load_inventory
+from harness.rundir import RunDir
 from harness.swarm.cleanup import cleanup_by_label
 from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec
 
@@ -152,11 +152,7 @@ def harness_run_dir(pytestconfig: pytest.Config, harness_inventory: Inventory) -
 
 @pytest.fixture(scope="session")
 def harness_cluster(harness_inventory: Inventory, harness_run_dir: Path) -> Iterator[Cluster]:
-    run_id = "adhoc"
-    run_json = harness_run_dir / "run.json"
-    if run_json.is_file():
-        run_id = json.loads(run_json.read_text()).get("run_id", run_id)
-    cluster = Cluster(harness_inventory, run_id)
+    cluster = Cluster(harness_inventory, RunDir(harness_run_dir).run_id())
     try:
         states = cluster.each(lambda n: cluster.docker(n).info().get("Swarm", {}).get("LocalNodeState"))
     except HarnessError as exc:
@@ -187,7 +183,7 @@ def harness_doctor(
     again, never trusted.
     """
     report = fresh_report(
-        harness_run_dir / "doctor.json",
+        RunDir(harness_run_dir).doctor,
         cluster_identity(harness_cluster),
         harness_data_path_port,
         lambda: run_doctor(harness_cluster, data_path_port=harness_data_path_port),
@@ -268,7 +264,7 @@ def _collect_artifacts(item: pytest.Item, rep: pytest.TestReport) -> None:
         item.config.getoption("--harness-plain-network"),
         item.config.getoption("--harness-encrypted-network"),
     ]
-    dest = run_dir / "artifacts" / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[:150]
+    dest = RunDir(run_dir).artifact_dir(item.nodeid)
     since = item.stash.get(_STARTED_KEY, int(time.time()) - 300)
     try:
         collect(cluster, dest, networks, since)
@@ -324,7 +320,7 @@ def _run_dir(config: pytest.Config) -> Path | None:
     if inv is None:
         return None
     opt = config.getoption("--harness-run-dir")
-    return Path(opt) if opt else Path(inv.source).resolve().parent
+    return Path(opt) if opt else RunDir.of_inventory(inv.source).path
 
 
 def _saved_doctor(config: pytest.Config) -> DoctorReport | None:
@@ -333,7 +329,7 @@ def _saved_doctor(config: pytest.Config) -> DoctorReport | None:
     if report is not None:
         return report
     run_dir = _run_dir(config)
-    return load_saved(run_dir / "doctor.json") if run_dir is not None else None
+    return RunDir(run_dir).doctor_report() if run_dir is not None else None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from harness.interrupts import stop_child
 from harness.inventory import Inventory, load_inventory
 from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images
-from harness.rundir import read_info
+from harness.rundir import JUNIT, LOG_SCAN, RunDir, RunRecord
 from harness.swarm.bootstrap import SwarmSettings, bootstrap
 from harness.swarm.networks import NetworkSpec, ensure_networks
 
@@ -55,8 +54,8 @@ def prepare_cluster(
     timer: StageTimer,
 ) -> dict[str, Any]:
     """Bootstrap, create networks, ship probe images, run the doctor; return a summary."""
-    info = read_info(run_dir)
-    cluster = Cluster(inventory, info.run_id if info else "adhoc")
+    rd = RunDir(run_dir)
+    cluster = Cluster(inventory, rd.run_id())
     try:
         report = timer.run("bootstrap", bootstrap, cluster, settings)
         net_actions = timer.run("networks", ensure_networks, cluster, networks)
@@ -64,7 +63,7 @@ def prepare_cluster(
         doctor = timer.run("doctor", run_doctor, cluster, True, settings.data_path_port)
     finally:
         cluster.close()
-    doctor.write(run_dir / "doctor.json")
+    rd.write_doctor(doctor)
     print(doctor.table(), flush=True)
     return {
         "bootstrap_actions": report.actions + net_actions,
@@ -81,7 +80,7 @@ def run_suites(
     strict: bool,
     extra: list[str],
     workers: str = "auto",
-    junit_name: str = "junit.xml",
+    junit_name: str = JUNIT,
 ) -> int:
     cmd = [
         sys.executable,
@@ -90,7 +89,7 @@ def run_suites(
         *suites,
         f"--harness-inventory={inventory_path}",
         f"--harness-run-dir={run_dir}",
-        f"--junitxml={run_dir / 'reports' / junit_name}",
+        f"--junitxml={RunDir(run_dir).junit(junit_name)}",
         "-o",
         "junit_family=xunit2",
         "-p",
@@ -127,24 +126,17 @@ def junit_counts(path: Path) -> dict[str, int]:
     return counts
 
 
-def write_report(run_dir: Path, record: dict[str, Any]) -> Path:
-    path = run_dir / "reports" / "report.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+def write_report(run_dir: Path, record: RunRecord) -> Path:
+    return RunDir(run_dir).write_record(record)
 
 
 def inventory_at(run_dir: Path) -> Inventory:
-    return load_inventory(run_dir / "inventory.json")
+    return load_inventory(RunDir(run_dir).inventory)
 
 
 def saved_doctor(run_dir: Path) -> DoctorReport | None:
     """The doctor's report the run measured, or None when it is missing or unreadable."""
-    path = run_dir / "doctor.json"
-    try:
-        return DoctorReport.from_dict(json.loads(path.read_text())) if path.is_file() else None
-    except (ValueError, KeyError, TypeError):
-        return None
+    return RunDir(run_dir).doctor_report()
 
 
 def scan_logs(
@@ -152,7 +144,7 @@ def scan_logs(
     run_dir: Path,
     since_epoch: int | None = None,
     until_epoch: int | None = None,
-    name: str = "dockerd-log-scan.json",
+    name: str = LOG_SCAN,
 ) -> dict[str, Any]:
     """Scan every node's dockerd journal, between the given times, against the allow-list.
 
@@ -162,16 +154,14 @@ def scan_logs(
     """
     from harness.doctor.logscan import scan
 
-    doctor = saved_doctor(run_dir)
-    info = read_info(run_dir)
-    cluster = Cluster(inventory, info.run_id if info else "adhoc")
+    rd = RunDir(run_dir)
+    doctor = rd.doctor_report()
+    cluster = Cluster(inventory, rd.run_id())
     try:
         result = scan(cluster, doctor, since_epoch, until_epoch)
     finally:
         cluster.close()
-    out = run_dir / "reports" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    rd.write_report(name, result.to_dict())
     print(result.summary(), flush=True)
     return {"clean": result.clean, "unexpected": sum(len(v) for v in result.unexpected.values())}
 

@@ -11,7 +11,7 @@ from harness.inventory import Inventory, load_inventory
 from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images, image_ref
 from harness.probe.service import deploy_global_probe, remove_service, service_name
-from harness.rundir import read_info
+from harness.rundir import RunDir
 from harness.swarm.networks import ensure_networks
 from harness.swarm.services import create_probe_service, wait_replicas
 from harness.swarm.upgrade import UpgradeReport, command_upgrader, run_upgrade
@@ -30,9 +30,8 @@ def upgrade(
 ) -> tuple[UpgradeReport, Path]:
     inv = load_inventory(inventory_path)
     _check_order(inv, order, inventory_path)
-    run_dir = inventory_path.resolve().parent
-    info = read_info(run_dir)
-    cluster = Cluster(inv, info.run_id if info else "adhoc")
+    run_dir = RunDir.of_inventory(inventory_path)
+    cluster = Cluster(inv, run_dir.run_id())
     uses_commands = bool(inv.upgrade_command) or any(n.upgrade_command for n in inv.nodes)
     if inv.provider == "local" and not uses_commands:
         from harness.lab.upgrader import lab_upgrader
@@ -78,7 +77,7 @@ def upgrade(
         report = run_upgrade(
             cluster, upgrader, probes, TRAFFIC_SERVICE, replicas, order, continue_on_failure, checks
         )
-        out = run_dir / "reports" / "upgrade-report.json"
+        out = run_dir.upgrade_report
         report.write(out)
         if not report.failed_node:
             for name in (TRAFFIC_SERVICE, probes.service):

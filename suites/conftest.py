@@ -11,6 +11,7 @@ from harness.cluster import Cluster
 from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
+from harness.rundir import RunDir
 from harness.swarm.networks import NetworkSpec
 from suites.context import OverlayContext, SuiteReports
 
@@ -23,7 +24,7 @@ def probe_images(harness_cluster: Cluster) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def suite_reports(harness_run_dir: Path) -> SuiteReports:
     """RUN/reports, where checks write what they measured; measurements shared by checks are cached."""
-    return SuiteReports(harness_run_dir / "reports")
+    return SuiteReports(RunDir(harness_run_dir).reports)
 
 
 @pytest.fixture(scope="session")

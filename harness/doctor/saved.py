@@ -31,14 +31,22 @@ MEASURE_WAIT_S = 900.0
 
 
 def load_saved(path: Path) -> DoctorReport | None:
-    """The report saved at ``path``; None when there is none, or it cannot be read (logged)."""
+    """The report saved at ``path``; None when there is none, or it cannot be read (logged).
+    The one place a saved ``doctor.json`` is parsed (the run directory's ``RunDir`` too)."""
     if not path.is_file():
         return None
     try:
         return DoctorReport.from_dict(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring unreadable %s: %s", path, exc)
         return None
+
+
+def save_report(report: DoctorReport, path: Path) -> None:
+    """Written aside and renamed, so an xdist worker never reads half a report."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    report.write(tmp)
+    tmp.rename(path)
 
 
 def _why_stale(
@@ -99,7 +107,5 @@ def fresh_report(
             return saved
         log.info("measuring the doctor's report again: %s", stale)
         report = measure()
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        report.write(tmp)
-        tmp.rename(path)
+        save_report(report, path)
         return report

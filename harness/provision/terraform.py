@@ -19,6 +19,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixe
 
 from harness.errors import MissingToolError, ProvisionError, UserInputError
 from harness.interrupts import stop_child
+from harness.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def available_targets() -> list[str]:
 
 
 class TerraformRunner:
-    def __init__(self, target: str, run_dir: Path) -> None:
+    def __init__(self, target: str, run_dir: RunDir) -> None:
         if shutil.which("terraform") is None:
             raise MissingToolError(
                 "terraform is not installed", "install Terraform >= 1.4 and put it on PATH"
@@ -66,7 +67,7 @@ class TerraformRunner:
         self.target = target
         self.module = module
         self.run_dir = run_dir
-        self.workdir = run_dir / "tf"
+        self.workdir = run_dir.terraform_dir
 
     def _env(self) -> dict[str, str]:
         # The user's CLI config (provider mirrors, plugin cache) wins; otherwise an
@@ -75,7 +76,7 @@ class TerraformRunner:
         if user_config and Path(user_config).is_file():
             cli_config = Path(user_config)
         else:
-            cli_config = self.run_dir / "terraformrc"
+            cli_config = self.run_dir.terraformrc
             if not cli_config.exists():
                 cli_config.write_text("# written by swarm-harness\n")
         return dict(
@@ -122,7 +123,7 @@ class TerraformRunner:
             cls = _Transient if any(t in out for t in TRANSIENT_TERRAFORM_ERRORS) else ProvisionError
             raise cls(
                 f"terraform {args[0]} failed for target {self.target}: {detail}",
-                f"see {self.run_dir}/up.log; 'swarm-harness down --run-dir {self.run_dir}' cleans up",
+                f"see {self.run_dir.up_log}; 'swarm-harness down --run-dir {self.run_dir}' cleans up",
             )
         return out
 

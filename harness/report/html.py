@@ -9,23 +9,14 @@ verdict's outcomes: passed, failed, expected failure (xfailed), flaky, skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from harness.report.history import FIGURE_TOLERANCE, Past
+from harness.report.markup import LABELS, chip, esc, message_html, table_html, td
+from harness.report.matrix_section import matrices_section
 from harness.report.rundata import OUTCOMES, Check, RunData
-
-PAGE = "report.html"
-LABELS = {
-    "passed": "passed",
-    "failed": "failed",
-    "xfailed": "expected failure",
-    "flaky": "flaky",
-    "skipped": "skipped",
-    "none": "not measured",
-}
+from harness.rundir import RunDir
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d232a;max-width:1400px}
@@ -51,35 +42,6 @@ td.cell{min-width:170px} .cell .head{font-weight:600} .proto{font-size:12px}
 """
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def _table(head: Iterable[str], rows: Iterable[Iterable[str]], cls: str = "") -> str:
-    """Cells arrive as HTML already: callers escape what came from outside."""
-    h = "".join(f"<th>{c}</th>" for c in head)
-    body = "".join("<tr>" + "".join(r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _td(text: object, cls: str = "", raw: bool = False) -> str:
-    inner = str(text) if raw else _e(text)
-    return f'<td class="{cls}">{inner}</td>' if cls else f"<td>{inner}</td>"
-
-
-def _chip(outcome: str, text: str) -> str:
-    return f'<span class="chip {outcome}">{_e(text)}</span>'
-
-
-def _message(text: str) -> str:
-    if not text:
-        return ""
-    first, _, rest = text.partition("\n")
-    if not rest and len(first) <= 240:
-        return _e(first)
-    return f"<details><summary>{_e(first[:240])}</summary><pre>{_e(text)}</pre></details>"
-
-
 # ------------------------------------------------------------------ sections
 
 
@@ -88,21 +50,21 @@ def _verdict(run: RunData, trends: dict[str, Past]) -> str:
     counts = v.get("counts", {})
     passed = bool(v.get("passed"))
     strict = " (strict)" if v.get("strict") else ""
-    chips = "".join(_chip(k, f"{counts.get(k, 0)} {LABELS[k]}") for k in OUTCOMES)
+    chips = "".join(chip(k, f"{counts.get(k, 0)} {LABELS[k]}") for k in OUTCOMES)
     out = [
         f'<div class="banner {"passed" if passed else "failed"}"><b>verdict: '
         f"{'PASSED' if passed else 'FAILED'}{strict}</b> &nbsp; {chips}</div>"
     ]
-    if run.record.get("error"):
-        out.append(f'<p class="failed chip">run error: {_e(run.record["error"])}</p>')
+    if run.record.error:
+        out.append(f'<p class="failed chip">run error: {esc(run.record.error)}</p>')
     if not run.checks:
         out.append("<p><b>no check ran</b></p>")
     failed = [c for c in run.checks if c.outcome == "failed"]
     regressions = [n for n, p in trends.items() if p.regression]
     items = [
-        f'<li><a href="#check-{i}">{_e(c.name)}</a>'
+        f'<li><a href="#check-{i}">{esc(c.name)}</a>'
         + (' <span class="tag">REGRESSION</span>' if c.name in regressions else "")
-        + f": {_e(c.message.splitlines()[0][:300] if c.message else '')}</li>"
+        + f": {esc(c.message.splitlines()[0][:300] if c.message else '')}</li>"
         for i, c in enumerate(run.checks)
         if c.outcome == "failed"
     ]
@@ -113,10 +75,10 @@ def _verdict(run: RunData, trends: dict[str, Past]) -> str:
             f"<p><span class='tag'>{len(regressions)} regressions</span> passed the last time they ran, fail now</p>"
         )
     if v.get("expected_failures"):
-        lis = "".join(f"<li>{_e(r)}</li>" for r in v["expected_failures"])
+        lis = "".join(f"<li>{esc(r)}</li>" for r in v["expected_failures"])
         out.append(f"<h3>expected failures (the reason, with how many checks it explains)</h3><ul>{lis}</ul>")
     if v.get("warnings"):
-        lis = "".join(f"<li>{_e(w)}</li>" for w in v["warnings"])
+        lis = "".join(f"<li>{esc(w)}</li>" for w in v["warnings"])
         out.append(f"<h3>warnings</h3><ul>{lis}</ul>")
     return "".join(out)
 
@@ -130,18 +92,18 @@ def _cluster(run: RunData) -> str:
         release = (n.get("labels") or {}).get("harness.release", "")
         rows.append(
             [
-                _td(name),
-                _td(n.get("address", "")),
-                _td(n.get("role", "")),
-                _td(release),
-                _td(f.get("kernel", "?")),
-                _td(f.get("engine", "?")),
-                _td(f.get("mtu", "?")),
+                td(name),
+                td(n.get("address", "")),
+                td(n.get("role", "")),
+                td(release),
+                td(f.get("kernel", "?")),
+                td(f.get("engine", "?")),
+                td(f.get("mtu", "?")),
             ]
         )
     if not rows:
         return "<p class='muted'>no inventory.json in the run directory</p>"
-    return _table(["node", "address", "role", "release", "kernel", "engine", "underlay MTU"], rows)
+    return table_html(["node", "address", "role", "release", "kernel", "engine", "underlay MTU"], rows)
 
 
 def _bars_svg(values: dict[str, float], unit: str = "s") -> str:
@@ -158,7 +120,7 @@ def _bars_svg(values: dict[str, float], unit: str = "s") -> str:
         y = i * row_h + 3
         w = max(1.0, value / top * bar_w)
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">{_e(name)}</text>'
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">{esc(name)}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row_h - 6}" fill="#5c8fd6"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{value:.1f} {unit}</text>'
         )
@@ -167,111 +129,12 @@ def _bars_svg(values: dict[str, float], unit: str = "s") -> str:
 
 
 def _stages(run: RunData) -> str:
-    stages = {k: float(v) for k, v in (run.record.get("stages_s") or {}).items()}
+    stages = {k: float(v) for k, v in (run.record.stages_s or {}).items()}
     if not stages:
         return "<p class='muted'>no stage timings recorded (no reports/report.json)</p>"
-    total = run.record.get("total_s")
+    total = run.record.total_s
     head = f"<p>total {float(total):.1f} s</p>" if total is not None else ""
     return head + _bars_svg(stages)
-
-
-def _network_kind(network: str) -> str:
-    """The word the checks' ids use for a network: the suites name pairs 'node1->node2-encrypted'."""
-    return "encrypted" if "encrypt" in network else "plain"
-
-
-def _pair_checks(run: RunData, src: str, dst: str, network: str) -> list[Check]:
-    kind = _network_kind(network)
-    return [c for c in run.checks if f"{src}->{dst}-{kind}" in c.name or f"{src}->{dst}-{network}" in c.name]
-
-
-def _cell(run: RunData, network: str, src: str, dst: str) -> str:
-    matrix = run.matrices.get(network, {})
-    probes = [c for c in matrix.get("checks", []) if c.get("src") == src and c.get("dst") == dst]
-    mtu = next((m for m in run.mtu.get(network, []) if m.get("src") == src and m.get("dst") == dst), None)
-    lines = []
-    good = [p for p in probes if p.get("ok")]
-    if good:
-        names = " ".join(f"{p.get('protocol', '?')}{' (flaky)' if p.get('flaky') else ''}" for p in good)
-        lines.append(f'<div class="proto">{_e(names)}: ok</div>')
-    bad = [p for p in probes if not p.get("ok")]
-    details = {str(p.get("detail", "")) for p in bad}
-    for p in bad:
-        loss = f"lost {p.get('lost', 0)} of {p.get('sent', 0)}"
-        own = f" &middot; {_e(p.get('detail', ''))}" if len(details) > 1 else ""
-        lines.append(f'<div class="proto">{_e(p.get("protocol", "?"))}: FAILED, {_e(loss)}{own}</div>')
-    if len(details) == 1:
-        lines.append(f'<div class="proto muted">{_e(details.pop())}</div>')
-    mtu_ok = True
-    if mtu is not None:
-        measured = mtu.get("measured_path_mtu")
-        expected = mtu.get("overlay_mtu")
-        mtu_ok = bool(measured) and measured == expected and bool(mtu.get("body_intact"))
-        lines.append(
-            f'<div class="proto">path MTU {_e(measured or "not measured")} (overlay {_e(expected)})'
-            f"{'' if mtu_ok else ' FAILED'}</div>"
-        )
-        if not mtu_ok:
-            lines.append(f'<div class="proto muted">{_e(mtu.get("measured_detail", ""))}</div>')
-    converge = (matrix.get("converge_s") or {}).get(f"{src}->{dst}")
-    if converge is not None:
-        lines.append(f'<div class="proto muted">converged in {float(converge):.2f} s</div>')
-    if not probes and mtu is None:
-        outcome = "none"
-    elif all(p.get("ok") for p in probes) and mtu_ok:
-        outcome = "flaky" if any(p.get("flaky") for p in probes) else "passed"
-    else:
-        outcome = "failed"
-    checks = _pair_checks(run, src, dst, network)
-    reason = ""
-    if outcome == "failed" and checks and all(c.outcome == "xfailed" for c in checks):
-        outcome = "xfailed"
-        reason = checks[0].message.split(". The check ran", 1)[0]
-        lines.append(f'<div class="proto">{_e(reason.split(":", 1)[0])}</div>')
-    elif outcome == "failed":
-        diagnoses = {ln for c in checks for ln in c.message.splitlines() if ln.startswith("diagnosis:")}
-        lines += [f'<div class="proto"><b>{_e(d[:300])}</b></div>' for d in sorted(diagnoses)]
-    head = f'<div class="head">{_e(LABELS[outcome])}</div>'
-    return (
-        f'<td class="cell {outcome}" data-src="{_e(src)}" data-dst="{_e(dst)}" data-outcome="{outcome}"'
-        f' title="{_e(reason)}">'
-        f"{head}{''.join(lines)}</td>"
-    )
-
-
-def _nodes_of(run: RunData, network: str) -> list[str]:
-    names = [str(n.get("name")) for n in run.nodes]
-    seen = {c.get(k) for c in run.matrices.get(network, {}).get("checks", []) for k in ("src", "dst")}
-    seen |= {m.get(k) for m in run.mtu.get(network, []) for k in ("src", "dst")}
-    return names + sorted(str(s) for s in seen if s and s not in names)
-
-
-def _matrices(run: RunData) -> str:
-    if not run.networks:
-        return "<p class='muted'>no node-pair matrix in this run (the overlay and mtu suites write them)</p>"
-    out = [
-        "<p class='small muted'>rows: source node, columns: destination node. Per cell the probes of each "
-        "protocol (loss counted over every pass), the path MTU the mtu suite measured for that pair, and "
-        "for a failing cell its detail. Latency is not recorded by the probes.</p>"
-    ]
-    for network in run.networks:
-        nodes = _nodes_of(run, network)
-        matrix = run.matrices.get(network, {})
-        rows = []
-        for src in nodes:
-            cells = [f"<th>{_e(src)}</th>"]
-            for dst in nodes:
-                cells.append('<td class="self">-</td>' if src == dst else _cell(run, network, src, dst))
-            rows.append(cells)
-        table = _table(["source \\ destination", *(_e(n) for n in nodes)], rows, "matrix")
-        summary = matrix.get("summary", "")
-        rule = matrix.get("pass_rule", "")
-        out.append(
-            f'<h3 id="matrix-{_e(network)}">network {_e(network)}</h3>{table}'
-            + (f"<p class='small muted'>pass rule: {_e(rule)}</p>" if rule else "")
-            + _message(summary)
-        )
-    return "".join(out)
 
 
 def _doctor(run: RunData) -> str:
@@ -282,27 +145,27 @@ def _doctor(run: RunData) -> str:
     names = sorted({k for node in caps.values() for k in node})
     rows = []
     for node, by_name in sorted(caps.items()):
-        row = [f"<th>{_e(node)}</th>"]
+        row = [f"<th>{esc(node)}</th>"]
         for name in names:
             c = by_name.get(name)
             if c is None:
-                row.append(_td("", "none"))
+                row.append(td("", "none"))
                 continue
             state = c.get("state") or (
                 "unknown" if c.get("unknown") else "present" if c.get("present") else "absent"
             )
             row.append(
-                f'<td class="{_e(state)}" title="{_e(c.get("reason", ""))}"><b>{_e(state)}</b>'
-                f'<div class="small muted">{_e(c.get("reason", ""))}</div></td>'
+                f'<td class="{esc(state)}" title="{esc(c.get("reason", ""))}"><b>{esc(state)}</b>'
+                f'<div class="small muted">{esc(c.get("reason", ""))}</div></td>'
             )
         rows.append(row)
-    out = [_table(["node", *(_e(n) for n in names)], rows)]
+    out = [table_html(["node", *(esc(n) for n in names)], rows)]
     ports = doctor.get("ports", [])
     if ports:
         nodes = sorted({p["src"] for p in ports} | {p["dst"] for p in ports})
         prow = []
         for src in nodes:
-            cells = [f"<th>{_e(src)}</th>"]
+            cells = [f"<th>{esc(src)}</th>"]
             for dst in nodes:
                 found = [p for p in ports if p["src"] == src and p["dst"] == dst]
                 if src == dst or not found:
@@ -310,15 +173,15 @@ def _doctor(run: RunData) -> str:
                     continue
                 bad = [p for p in found if not p.get("ok")]
                 body = "".join(
-                    f'<div class="proto">{_e(p["port"])}/{_e(p["proto"])}: '
-                    f"{'ok' if p.get('ok') else 'BLOCKED'} <span class='muted'>{_e(p.get('detail', ''))}</span></div>"
+                    f'<div class="proto">{esc(p["port"])}/{esc(p["proto"])}: '
+                    f"{'ok' if p.get('ok') else 'BLOCKED'} <span class='muted'>{esc(p.get('detail', ''))}</span></div>"
                     for p in found
                 )
                 cells.append(f'<td class="cell {"failed" if bad else "passed"}">{body}</td>')
             prow.append(cells)
         dpp = doctor.get("data_path_port") or 4789
-        out.append(f"<h3>port checks (data-path port {_e(dpp)})</h3>")
-        out.append(_table(["source \\ destination", *(_e(n) for n in nodes)], prow))
+        out.append(f"<h3>port checks (data-path port {esc(dpp)})</h3>")
+        out.append(table_html(["source \\ destination", *(esc(n) for n in nodes)], prow))
     return "".join(out)
 
 
@@ -338,20 +201,20 @@ def _one_scan(scan: dict[str, Any] | None, what: str, bad: str = "failed") -> st
     unexpected = scan.get("unexpected", {})
     allowed = scan.get("allowed", {})
     total = sum(len(v) for v in unexpected.values())
-    head = _chip("passed" if not total else bad, f"{total} {what}")
+    head = chip("passed" if not total else bad, f"{total} {what}")
     rows = []
     for node in sorted(set(unexpected) | set(allowed)):
         lines = unexpected.get(node, [])
         shown = (
-            f"<details><summary>{len(lines)} lines</summary><pre>{_e(chr(10).join(lines[:50]))}</pre></details>"
+            f"<details><summary>{len(lines)} lines</summary><pre>{esc(chr(10).join(lines[:50]))}</pre></details>"
             if lines
             else "0"
         )
         allow = "".join(
-            f"<div class='small'>{_e(k)}: {_e(n)}</div>" for k, n in sorted(allowed.get(node, {}).items())
+            f"<div class='small'>{esc(k)}: {esc(n)}</div>" for k, n in sorted(allowed.get(node, {}).items())
         )
-        rows.append([_td(node), _td(shown, raw=True), _td(allow or "0", raw=True)])
-    return f"<p>{head}</p>" + _table(
+        rows.append([td(node), td(shown, raw=True), td(allow or "0", raw=True)])
+    return f"<p>{head}</p>" + table_html(
         ["node", "unexpected", "allowed (known and harmless here), by reason"], rows
     )
 
@@ -372,10 +235,10 @@ def _traffic_svg(windows: dict[str, list[float]], span_s: float) -> str:
         x0 = label_w + first / span_s * plot_w
         w = max(2.0, (last - first) / span_s * plot_w)
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" font-size="12">{_e(node)}</text>'
+            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" font-size="12">{esc(node)}</text>'
             f'<line x1="{label_w}" y1="{y + 8}" x2="{label_w + plot_w}" y2="{y + 8}" stroke="#c8e6c9" stroke-width="8"/>'
             f'<rect x="{x0:.1f}" y="{y + 2}" width="{w:.1f}" height="12" fill="#e53935">'
-            f"<title>{_e(node)}: failures from {first:.2f} s to {last:.2f} s</title></rect>"
+            f"<title>{esc(node)}: failures from {first:.2f} s to {last:.2f} s</title></rect>"
         )
     axis_y = row_h * len(windows) + 18
     parts.append(
@@ -401,25 +264,25 @@ def _traffic(run: RunData) -> str:
             continue
         rows.append(
             [
-                _td(c.name),
-                _td(c.outcome, c.outcome),
-                _td(t.get("sent", "")),
-                _td(t.get("failed", "")),
-                _td(t.get("longest_gap_s", "")),
-                _td(", ".join(f"{k}: {n}" for k, n in sorted((t.get("versions") or {}).items()))),
+                td(c.name),
+                td(c.outcome, c.outcome),
+                td(t.get("sent", "")),
+                td(t.get("failed", "")),
+                td(t.get("longest_gap_s", "")),
+                td(", ".join(f"{k}: {n}" for k, n in sorted((t.get("versions") or {}).items()))),
             ]
         )
         windows = {k: list(v) for k, v in (t.get("error_windows") or {}).items()}
         if windows:
             span = float(c.properties.get("update_s", 0) or 0)
-            charts.append(f"<h3>{_e(c.name)}: failed requests per node</h3>{_traffic_svg(windows, span)}")
+            charts.append(f"<h3>{esc(c.name)}: failed requests per node</h3>{_traffic_svg(windows, span)}")
     if not rows:
         return ""
     note = (
         "<p class='small muted'>the probes' load records totals and each node's first and last failure; a "
         "requests-per-second series is not recorded, so the chart shows the error windows.</p>"
     )
-    table = _table(["check", "outcome", "requests", "failed", "longest gap s", "versions answered"], rows)
+    table = table_html(["check", "outcome", "requests", "failed", "longest gap s", "versions answered"], rows)
     return '<h2 id="traffic">traffic during rolling updates</h2>' + note + table + "".join(charts)
 
 
@@ -427,19 +290,19 @@ def _trend(past: Past | None) -> str:
     if past is None or not past.outcomes:
         return ""
     squares = "".join(
-        f'<span class="sq {_e(o)}" title="{_e(at)}: {_e(LABELS.get(o, o))}"></span>'
+        f'<span class="sq {esc(o)}" title="{esc(at)}: {esc(LABELS.get(o, o))}"></span>'
         for at, o in past.outcomes
     )
     tags = ' <span class="tag">REGRESSION</span>' if past.regression else ""
     moved = past.moved()
     if moved:
-        tags += f' <span class="tag moved" title="{_e("; ".join(moved))}">moved</span>'
+        tags += f' <span class="tag moved" title="{esc("; ".join(moved))}">moved</span>'
     return squares + tags
 
 
 def _figures(check: Check) -> str:
     shown = {k: v for k, v in check.properties.items() if k not in ("traffic", "flaky")}
-    return "".join(f"<div class='small'>{_e(k)}: {_e(v[:120])}</div>" for k, v in sorted(shown.items()))
+    return "".join(f"<div class='small'>{esc(k)}: {esc(v[:120])}</div>" for k, v in sorted(shown.items()))
 
 
 def _checks(run: RunData, trends: dict[str, Past]) -> str:
@@ -447,17 +310,17 @@ def _checks(run: RunData, trends: dict[str, Past]) -> str:
         return "<p class='muted'>no check ran</p>"
     rows = []
     for i, c in enumerate(run.checks):
-        link = f'<a href="../{_e(c.artifact)}/" title="{_e(c.artifact)}">bundle</a>' if c.artifact else ""
+        link = f'<a href="../{esc(c.artifact)}/" title="{esc(c.artifact)}">bundle</a>' if c.artifact else ""
         duration = f"{c.duration_s:.1f} s" if c.duration_s is not None else ""
         rows.append(
             [
-                f'<td class="{_e(c.outcome)}" id="check-{i}">{_e(LABELS.get(c.outcome, c.outcome))}</td>',
-                _td(c.name),
-                _td(duration),
-                _td(_trend(trends.get(c.name)), raw=True),
-                _td(_message(c.message), raw=True),
-                _td(_figures(c), raw=True),
-                _td(link, raw=True),
+                f'<td class="{esc(c.outcome)}" id="check-{i}">{esc(LABELS.get(c.outcome, c.outcome))}</td>',
+                td(c.name),
+                td(duration),
+                td(_trend(trends.get(c.name)), raw=True),
+                td(message_html(c.message), raw=True),
+                td(_figures(c), raw=True),
+                td(link, raw=True),
             ]
         )
     note = (
@@ -465,7 +328,7 @@ def _checks(run: RunData, trends: dict[str, Past]) -> str:
         f"REGRESSION: passed (or was flaky) the last time it ran and fails now; moved: a recorded figure changed "
         f"by more than {FIGURE_TOLERANCE:.0%} since the last run.</p>"
     )
-    return note + _table(
+    return note + table_html(
         ["outcome", "check", "duration", "last 5", "message", "figures", "artifacts"], rows, "checks"
     )
 
@@ -475,16 +338,16 @@ def render(run: RunData, trends: dict[str, Past] | None = None) -> str:
     title = f"swarm-harness run {run.run_id}"
     engines = ", ".join(sorted(set(run.engines.values()))) or "unknown"
     body = [
-        f"<h1>{_e(title)}</h1>",
-        f"<p class='muted'>started {_e(run.started_at)} &middot; run directory {_e(run.run_dir)} "
-        f"&middot; engine {_e(engines)}</p>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p class='muted'>started {esc(run.started_at)} &middot; run directory {esc(run.run_dir)} "
+        f"&middot; engine {esc(engines)}</p>",
         _verdict(run, trends),
         "<h2>cluster</h2>",
         _cluster(run),
         "<h2>stage timings</h2>",
         _stages(run),
         "<h2>node-pair matrix per network</h2>",
-        _matrices(run),
+        matrices_section(run),
         "<h2>doctor: capabilities per node</h2>",
         _doctor(run),
         "<h2>dockerd log scan</h2>",
@@ -498,12 +361,12 @@ def render(run: RunData, trends: dict[str, Past] | None = None) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         'img-src data:">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
     )
 
 
 def write_html(run: RunData, trends: dict[str, Past] | None = None) -> Path:
-    path = run.run_dir / "reports" / PAGE
+    path = RunDir(run.run_dir).report_html
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render(run, trends))

@@ -9,15 +9,23 @@ saying what is missing, rather than rendered as an empty page.
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserInputError
+from harness.rundir import (
+    JUNIT,
+    JUNIT_FILES,
+    LOG_SCAN,
+    LOG_SCAN_FAULTS,
+    RunDir,
+    RunInfo,
+    RunRecord,
+    artifact_name,
+)
 
-JUNIT_FILES = ("junit.xml", "junit-disruptive.xml")
 OUTCOMES = ("passed", "failed", "xfailed", "flaky", "skipped")
 
 
@@ -37,7 +45,7 @@ class RunData:
     run_id: str
     started_at: str
     nodes: list[dict[str, Any]]
-    record: dict[str, Any]  # reports/report.json, empty when the run wrote none
+    record: RunRecord  # reports/report.json, with nothing set when the run wrote none
     verdict: dict[str, Any]
     checks: list[Check]
     doctor: dict[str, Any] | None = None
@@ -67,27 +75,12 @@ class RunData:
         return sorted(set(self.matrices) | set(self.mtu))
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserInputError(
-            f"{path} is not a readable {what} ({exc.__class__.__name__}: {str(exc)[:120]})",
-            "pass a run directory written by 'swarm-harness up' or 'run', or rerun the run",
-        ) from exc
-
-
 def _optional_json(path: Path) -> Any:
     """Side reports are shown when they are sound; a damaged one only leaves its section out."""
     try:
         return json.loads(path.read_text()) if path.is_file() else None
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-
-
-def artifact_name(nodeid: str) -> str:
-    """The folder the pytest plugin gives a failed check's bundle (it must stay in step)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[:150]
 
 
 def _nodeids(classname: str, name: str) -> list[str]:
@@ -115,9 +108,9 @@ def _junit_cases(path: Path) -> list[tuple[str, str, str, float | None, dict[str
     return out
 
 
-def _checks(run_dir: Path, verdict: dict[str, Any]) -> list[Check]:
-    reports = run_dir / "reports"
-    artifacts = run_dir / "artifacts"
+def _checks(rd: RunDir, verdict: dict[str, Any]) -> list[Check]:
+    reports = rd.reports
+    artifacts = rd.artifacts
     bundles = {p.name for p in artifacts.iterdir() if p.is_dir()} if artifacts.is_dir() else set()
     extra: dict[str, tuple[float | None, dict[str, str], str | None]] = {}
     for filename in JUNIT_FILES:
@@ -125,7 +118,8 @@ def _checks(run_dir: Path, verdict: dict[str, Any]) -> list[Check]:
             continue
         for classname, name, _, duration, props in _junit_cases(reports / filename):
             bundle = next((b for b in map(artifact_name, _nodeids(classname, name)) if b in bundles), None)
-            extra[f"{classname}::{name}"] = (duration, props, f"artifacts/{bundle}" if bundle else None)
+            where = f"{artifacts.relative_to(rd.path)}/{bundle}" if bundle else None
+            extra[f"{classname}::{name}"] = (duration, props, where)
     out = []
     for c in verdict.get("checks", []):
         duration, props, bundle = extra.get(c["name"], (None, {}, None))
@@ -133,34 +127,29 @@ def _checks(run_dir: Path, verdict: dict[str, Any]) -> list[Check]:
     return out
 
 
-def _verdict_from_files(run_dir: Path, doctor: dict[str, Any] | None, log_scan: Any) -> dict[str, Any]:
+def _verdict_from_files(rd: RunDir, log_scan: Any) -> dict[str, Any]:
     """A run that wrote JUnit but no report.json (plain pytest with --harness-run-dir, or a
     run cut short) still gets the verdict ``run`` would have given it."""
-    from harness.doctor.report import DoctorReport
     from harness.run_verdict import run_verdict
 
-    try:
-        saved = DoctorReport.from_dict(doctor) if doctor else None
-    except (KeyError, TypeError, ValueError):
-        saved = None
     unexpected = sum(len(v) for v in (log_scan or {}).get("unexpected", {}).values())
-    files = [run_dir / "reports" / f for f in JUNIT_FILES]
-    return run_verdict(files, saved, unexpected, strict=False).to_dict()
+    files = [rd.junit(f) for f in JUNIT_FILES]
+    return run_verdict(files, rd.doctor_report(), unexpected, strict=False).to_dict()
 
 
 def _network_of(path: Path, prefix: str) -> str:
     return path.name[len(prefix) : -len(".json")]
 
 
-def _nodes(inventory: Any, doctor: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
+def _nodes(inventory: Any, doctor: Any, info: RunInfo) -> list[dict[str, Any]]:
     """The cluster's nodes. ``down`` removes inventory.json, and ``run`` reports after its
     teardown, so then the doctor's record of what it measured names the nodes, and a local
     lab's variables give their roles and releases as terraform/local assigned them."""
     if isinstance(inventory, dict) and inventory.get("nodes"):
         return list(inventory["nodes"])
     measured = (doctor or {}).get("cluster", {}) if isinstance(doctor, dict) else {}
-    variables = info.get("variables") or {}
-    local = info.get("target") == "local" and "manager_count" in variables
+    variables = info.variables
+    local = info.target == "local" and "manager_count" in variables
     out = []
     for i, (name, address) in enumerate(measured.items()):
         node: dict[str, Any] = {"name": name, "address": address, "role": "", "labels": {}}
@@ -173,40 +162,27 @@ def _nodes(inventory: Any, doctor: Any, info: dict[str, Any]) -> list[dict[str, 
 
 
 def load_run(run_dir: Path) -> RunData:
+    rd = RunDir(run_dir)
     if not run_dir.exists():
         raise UserInputError(
             f"run directory {run_dir} does not exist", "pass a directory under runs/, e.g. runs/lab"
         )
     if not run_dir.is_dir():
         raise UserInputError(f"{run_dir} is not a directory", "pass a run directory, e.g. runs/lab")
-    if not (run_dir / "run.json").is_file():
+    info = rd.require_info("pass a directory that 'swarm-harness up' or 'run' created, e.g. runs/lab")
+    reports = rd.reports
+    has_junit = any(rd.junit(f).is_file() for f in JUNIT_FILES)
+    record = rd.read_record()
+    if record is None and not has_junit:
         raise UserInputError(
-            f"{run_dir} is not a run directory (no run.json)",
-            "pass a directory that 'swarm-harness up' or 'run' created, e.g. runs/lab",
+            f"{run_dir} holds no results yet (no {_relative(rd, rd.record_path)}, no {_relative(rd, rd.junit(JUNIT))})",
+            f"run the suites first: swarm-harness run --inventory {rd.inventory}",
         )
-    info = _read_json(run_dir / "run.json", "run record (run.json)")
-    if not isinstance(info, dict) or not isinstance(info.get("run_id"), str):
-        raise UserInputError(
-            f"{run_dir}/run.json is not a harness run record (no run_id)",
-            "pass a directory that 'swarm-harness up' or 'run' created",
-        )
-    reports = run_dir / "reports"
-    has_junit = any((reports / f).is_file() for f in JUNIT_FILES)
-    record: dict[str, Any] = {}
-    if (reports / "report.json").is_file():
-        loaded = _read_json(reports / "report.json", "run report (report.json)")
-        if not isinstance(loaded, dict):
-            raise UserInputError(f"{reports}/report.json is not a harness run report", "rerun the run")
-        record = loaded
-    elif not has_junit:
-        raise UserInputError(
-            f"{run_dir} holds no results yet (no reports/report.json, no reports/junit.xml)",
-            f"run the suites first: swarm-harness run --inventory {run_dir}/inventory.json",
-        )
-    inventory = _optional_json(run_dir / "inventory.json") or {}
-    doctor = _optional_json(run_dir / "doctor.json")
-    log_scan = _optional_json(reports / "dockerd-log-scan.json")
-    verdict = record.get("verdict") or _verdict_from_files(run_dir, doctor, log_scan)
+    record = record or RunRecord(started_at="")
+    inventory = _optional_json(rd.inventory) or {}
+    doctor = rd.doctor_data()
+    log_scan = _optional_json(rd.report(LOG_SCAN))
+    verdict = record.verdict or _verdict_from_files(rd, log_scan)
     matrices = {
         _network_of(p, "matrix-"): m
         for p in sorted(reports.glob("matrix-*.json"))
@@ -219,17 +195,21 @@ def load_run(run_dir: Path) -> RunData:
     }
     return RunData(
         run_dir=run_dir,
-        run_id=info["run_id"],
-        started_at=str(record.get("started_at") or info.get("created_at") or ""),
+        run_id=info.run_id,
+        started_at=str(record.started_at or info.created_at or ""),
         nodes=_nodes(inventory, doctor, info),
         record=record,
         verdict=verdict,
-        checks=_checks(run_dir, verdict),
-        doctor=doctor if isinstance(doctor, dict) else None,
+        checks=_checks(rd, verdict),
+        doctor=doctor,
         matrices=matrices,
         mtu=mtu,
         log_scan=log_scan if isinstance(log_scan, dict) else None,
         log_scan_faults=faults
-        if isinstance(faults := _optional_json(reports / "dockerd-log-scan-faults.json"), dict)
+        if isinstance(faults := _optional_json(rd.report(LOG_SCAN_FAULTS)), dict)
         else None,
     )
+
+
+def _relative(rd: RunDir, path: Path) -> str:
+    return str(path.relative_to(rd.path))

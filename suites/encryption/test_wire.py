@@ -15,6 +15,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.probe.capture import capture, encrypted_problems, encrypted_symptoms, plain_problems
 from harness.probe.service import ProbeDeployment
+from harness.rundir import wire_name
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
@@ -43,7 +44,7 @@ def test_overlay_on_the_wire(
     src, dst = _pair(harness_cluster)
     net = harness_networks[kind].name
     cap = capture(harness_cluster, global_probe(net), net, src, dst, harness_data_path_port)
-    suite_reports.save(f"wire-{net}.json", cap.to_dict())
+    suite_reports.save(wire_name(net), cap.to_dict())
     if kind == "plain":
         problems = plain_problems(cap)
         assert not problems, "; ".join(problems)

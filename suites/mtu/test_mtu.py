@@ -13,6 +13,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.probe.mtu import PairMTU, measure, overlay_mtu, to_dicts, underlay_mtus, underlay_problems
 from harness.probe.service import ProbeDeployment
+from harness.rundir import mtu_name
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
 from suites.context import SuiteReports
@@ -29,7 +30,7 @@ def mtu_for(
     def _get(kind: str) -> list[PairMTU]:
         net = harness_networks[kind].name
         return suite_reports.measured_once(
-            f"mtu-{net}.json", lambda: measure(harness_cluster, global_probe(net), net), to_dicts
+            mtu_name(net), lambda: measure(harness_cluster, global_probe(net), net), to_dicts
         )
 
     return _get

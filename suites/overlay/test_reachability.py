@@ -20,6 +20,7 @@ from harness.probe.diagnose import diagnose, failing_nodes
 from harness.probe.matrix import PROTOCOLS, MatrixResult, PairCheck, run_matrix
 from harness.probe.service import ProbeDeployment
 from harness.run_verdict import FLAKY_PROPERTY
+from harness.rundir import matrix_name
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure, Symptom
 from suites.context import SuiteReports
@@ -36,7 +37,7 @@ def matrix_for(
     def _get(kind: str) -> MatrixResult:
         net = harness_networks[kind].name
         return suite_reports.measured_once(
-            f"matrix-{net}.json", lambda: run_matrix(harness_cluster, global_probe(net)), MatrixResult.to_dict
+            matrix_name(net), lambda: run_matrix(harness_cluster, global_probe(net)), MatrixResult.to_dict
         )
 
     return _get

@@ -19,7 +19,9 @@ from harness.cli_options import harness_command
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.probe.image import image_ref
-from harness.provision.cluster import LocalSpec, down, up_local
+from harness.provision.local_lab import LocalLab, LocalSpec
+from harness.provision.providers import down, up
+from harness.rundir import RunDir
 from harness.runner import StageTimer, prepare_cluster
 from harness.swarm.bootstrap import SwarmSettings
 from harness.swarm.inventory_snapshot import diff, snapshot
@@ -50,15 +52,15 @@ def test_rolling_upgrade_bookworm_to_trixie(tmp_path: Path, pytestconfig: pytest
     opt = pytestconfig.getoption("--harness-run-dir")
     out_dir = Path(opt) if opt else tmp_path
     run_dir = tmp_path / "run"
-    up_local(LocalSpec(lab=LAB, subnet=SUBNET, release="bookworm"), run_dir, harness_command())
+    up(LocalLab(LocalSpec(lab=LAB, subnet=SUBNET, release="bookworm"), harness_command()), run_dir)
     try:
-        inv = load_inventory(run_dir / "inventory.json")
+        inv = load_inventory(RunDir(run_dir).inventory)
         prepare_cluster(inv, run_dir, SwarmSettings(), DEFAULT_NETWORKS, StageTimer())
         cluster = Cluster(inv, "upgrade-suite")
         _operator_objects(cluster)
         before = snapshot(cluster)
         cluster.close()
-        report, path = upgrade(run_dir / "inventory.json", "trixie", None, False, True)
+        report, path = upgrade(RunDir(run_dir).inventory, "trixie", None, False, True)
         (out_dir / "upgrade-report.json").write_text(path.read_text())
         assert report.failed_node is None, report.summary()
         engines = report.versions[-1]["engines"]
@@ -77,7 +79,7 @@ def test_rolling_upgrade_bookworm_to_trixie(tmp_path: Path, pytestconfig: pytest
                 "suites",
                 "-m",
                 "not disruptive and not upgrade",
-                f"--harness-inventory={run_dir / 'inventory.json'}",
+                f"--harness-inventory={RunDir(run_dir).inventory}",
                 "-p",
                 "no:cacheprovider",
                 "-q",

@@ -20,6 +20,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.inventory import Inventory, load_inventory
 from harness.lab.naming import state_root
+from harness.rundir import RunDir
 
 SHARED_LAB = "hlt"
 SHARED_SUBNET = "198.18.4.0/24"
@@ -119,7 +120,7 @@ def shared_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     up = cli("up", "--lab", SHARED_LAB, "--subnet", SHARED_SUBNET, "--run-dir", str(run_dir))
     assert up.returncode == 0, up.stderr[-3000:]
     try:
-        boot = cli("bootstrap", "--inventory", str(run_dir / "inventory.json"))
+        boot = cli("bootstrap", "--inventory", str(RunDir(run_dir).inventory))
         assert boot.returncode == 0, boot.stderr[-3000:]
         (run_dir / "bootstrap-1.out").write_text(boot.stdout)
         yield run_dir
@@ -131,7 +132,7 @@ def shared_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def shared_inventory(shared_run_dir: Path) -> Inventory:
-    return load_inventory(shared_run_dir / "inventory.json")
+    return load_inventory(RunDir(shared_run_dir).inventory)
 
 
 @pytest.fixture

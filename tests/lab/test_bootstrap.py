@@ -9,6 +9,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import SwarmError
 from harness.retry import NotYet, eventually
+from harness.rundir import RunDir
 from harness.swarm.bootstrap import bootstrap
 from tests.lab.conftest import cli
 
@@ -34,7 +35,7 @@ def test_first_bootstrap_formed_the_swarm(shared_run_dir: Path, shared_cluster: 
 
 def test_second_bootstrap_changes_nothing(shared_run_dir: Path, shared_cluster: Cluster) -> None:
     before = _node_ids(shared_cluster)
-    res = cli("bootstrap", "--inventory", str(shared_run_dir / "inventory.json"))
+    res = cli("bootstrap", "--inventory", str(RunDir(shared_run_dir).inventory))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "bootstrap: no changes (swarm already formed)" in res.stdout
     assert _node_ids(shared_cluster) == before

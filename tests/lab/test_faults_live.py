@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.rundir import RunDir
 from tests.lab.conftest import cli, leftovers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +20,7 @@ def test_leader_loss_on_three_managers(tmp_path: Path) -> None:
     up = cli("up", "--lab", "hfm", "--subnet", "198.18.10.0/24", "--managers", "3", "--run-dir", str(run_dir))
     assert up.returncode == 0, up.stderr[-2000:]
     try:
-        boot = cli("bootstrap", "--inventory", str(run_dir / "inventory.json"))
+        boot = cli("bootstrap", "--inventory", str(RunDir(run_dir).inventory))
         assert boot.returncode == 0, boot.stderr[-2000:]
         assert "join node2 as manager" in boot.stdout and "join node3 as manager" in boot.stdout
         junit = run_dir / "faults.xml"
@@ -35,7 +36,7 @@ def test_leader_loss_on_three_managers(tmp_path: Path) -> None:
                 "leader",
                 "-p",
                 "no:cacheprovider",
-                f"--harness-inventory={run_dir / 'inventory.json'}",
+                f"--harness-inventory={RunDir(run_dir).inventory}",
                 f"--junitxml={junit}",
                 "-q",
             ],
@@ -62,7 +63,7 @@ def test_custom_data_path_port(tmp_path: Path) -> None:
     up = cli("up", "--lab", "hdp", "--subnet", "198.18.11.0/24", "--nodes", "2", "--run-dir", str(run_dir))
     assert up.returncode == 0, up.stderr[-2000:]
     try:
-        inv = str(run_dir / "inventory.json")
+        inv = str(RunDir(run_dir).inventory)
         boot = cli("bootstrap", "--inventory", inv, "--data-path-port", "4790")
         assert boot.returncode == 0, boot.stderr[-2000:]
         doctor = cli("doctor", "--inventory", inv, "--data-path-port", "4790", "--json")
@@ -91,7 +92,7 @@ def test_custom_data_path_port(tmp_path: Path) -> None:
             timeout=600,
         )
         assert proc.returncode == 0, proc.stdout[-3000:]
-        wire = json.loads((run_dir / "reports/wire-harness-plain.json").read_text())
+        wire = json.loads(RunDir(run_dir).wire("harness-plain").read_text())
         assert wire["port"] == 4790 and wire["vxlan_plaintext"] > 0
     finally:
         down = cli("down", "--run-dir", str(run_dir))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.retry import NotYet, eventually
+from harness.rundir import RunDir
 from tests.lab.conftest import cli, leftovers
 
 LAB = "sigup"
@@ -103,7 +104,7 @@ def test_signal_during_up_leaves_nothing(
     assert _kernel_view(LAB) == []
     assert leftovers(LAB) == []
     if run_dir_existed:
-        record = json.loads((run_dir / "run.json").read_text())
+        record = json.loads(RunDir(run_dir).info_path.read_text())
         assert record["status"] == "interrupted"
     else:
         assert not run_dir.exists()
@@ -139,7 +140,7 @@ def test_signal_during_run_tears_down(tmp_path: Path, signum: int) -> None:
     try:
 
         def _bootstrapping() -> None:
-            if not (run_dir / "inventory.json").is_file():
+            if not RunDir(run_dir).inventory.is_file():
                 raise NotYet("up not finished")
 
         eventually(_bootstrapping, 300, "run to reach bootstrap", interval_s=0.1)
@@ -159,4 +160,4 @@ def test_signal_during_run_tears_down(tmp_path: Path, signum: int) -> None:
     assert "torn down" in errors[0]
     assert _kernel_view(LAB) == []
     assert leftovers(LAB) == []
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "down"
+    assert json.loads(RunDir(run_dir).info_path.read_text())["status"] == "down"

@@ -9,7 +9,8 @@ import pytest
 
 from harness.inventory import load_inventory
 from harness.lab import machine
-from harness.provision.cluster import READY_PROBE
+from harness.provision.providers import READY_PROBE
+from harness.rundir import RunDir
 from harness.transport.ssh import SSHHost, raise_first, run_parallel
 from tests.lab.conftest import cli, leftovers
 
@@ -25,11 +26,11 @@ def test_lab_create_use_swap_destroy(tmp_path: Path) -> None:
     )
     assert up.returncode == 0, up.stderr[-3000:]
     try:
-        inv = load_inventory(run_dir / "inventory.json")
+        inv = load_inventory(RunDir(run_dir).inventory)
         assert [n.name for n in inv.nodes] == ["node1", "node2", "node3"]
         assert [n.role for n in inv.nodes] == ["manager", "worker", "worker"]
         assert [n.address for n in inv.nodes] == ["198.18.5.11", "198.18.5.12", "198.18.5.13"]
-        known = (run_dir / "ssh/known_hosts").read_text().splitlines()
+        known = RunDir(run_dir).known_hosts.read_text().splitlines()
         assert sorted(line.split()[0] for line in known) == sorted(n.address for n in inv.nodes)
 
         hosts = [SSHHost.for_node(inv, n) for n in inv.nodes]
@@ -97,7 +98,7 @@ def test_lab_create_use_swap_destroy(tmp_path: Path) -> None:
         down = cli("down", "--run-dir", str(run_dir))
     assert down.returncode == 0, down.stderr[-2000:]
     assert leftovers(LAB) == []
-    assert not (run_dir / "inventory.json").exists()
+    assert not RunDir(run_dir).inventory.exists()
 
 
 def test_swap_refuses_running_machine(shared_run_dir: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.rundir import RunDir
 from tests.lab.conftest import assert_one_line_error, cli, leftovers
 
 LAB = "sigrs"
@@ -68,9 +69,9 @@ def test_other_shape_is_refused_and_nothing_changes(two_node_lab: Path, args: li
     res = cli("up", "--lab", LAB, "--run-dir", str(two_node_lab), *shape, *args)
     assert_one_line_error(res, f"lab '{LAB}' exists with another shape", needle, "nothing was changed", "down")
     assert _shape() == before
-    record = json.loads((two_node_lab / "run.json").read_text())
+    record = json.loads(RunDir(two_node_lab).info_path.read_text())
     assert record["status"] == "up"
-    assert (two_node_lab / "inventory.json").is_file()
+    assert RunDir(two_node_lab).inventory.is_file()
 
 
 def test_same_shape_again_changes_nothing(two_node_lab: Path) -> None:

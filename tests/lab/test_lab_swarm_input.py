@@ -18,6 +18,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.retry import NotYet, eventually
+from harness.rundir import RunDir
 from tests.lab.conftest import assert_one_line_error, cli, leftovers
 
 LAB = "sigsw"
@@ -32,9 +33,9 @@ def formed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     up = cli("up", "--lab", LAB, "--nodes", "2", "--subnet", SUBNET, "--run-dir", str(run_dir))
     assert up.returncode == 0, up.stderr[-3000:]
     try:
-        boot = cli("bootstrap", "--inventory", str(run_dir / "inventory.json"))
+        boot = cli("bootstrap", "--inventory", str(RunDir(run_dir).inventory))
         assert boot.returncode == 0, boot.stderr[-3000:]
-        yield run_dir / "inventory.json"
+        yield RunDir(run_dir).inventory
     finally:
         down = cli("down", "--run-dir", str(run_dir))
         assert down.returncode == 0, down.stderr[-2000:]

@@ -17,6 +17,7 @@ from harness.probe.diagnose import diagnose
 from harness.probe.matrix import PROTOCOLS, run_matrix, wait_matrix_passes
 from harness.probe.mtu import measure
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
+from harness.rundir import RunDir
 from harness.swarm.bootstrap import swarm_address
 from tests.lab.conftest import run_suites
 
@@ -123,7 +124,7 @@ def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: C
 
 
 def _suite(run_dir: Path, junit: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_suites(run_dir / "inventory.json", junit, "suites/overlay", *extra)
+    return run_suites(RunDir(run_dir).inventory, junit, "suites/overlay", *extra)
 
 
 def test_strict_mode_fails_unmet_capability(shared_run_dir: Path, tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_a_fault_after_the_doctor_ran_is_diagnosed_from_a_fresh_measurement(
 ) -> None:
     """node2 drops all VXLAN after the doctor's report was written: the suite's own matrix check
     must name the blocked port per pair from a measurement taken now, not 'no cause'."""
-    run_doctor(shared_cluster).write(shared_run_dir / "doctor.json")  # fresh and clean: no block yet
+    run_doctor(shared_cluster).write(RunDir(shared_run_dir).doctor)  # fresh and clean: no block yet
     rule = "INPUT -p udp --dport 4789 -j DROP"
     shared_cluster.run("node2", f"iptables -w -I {rule}").check()
     junit = tmp_path / "junit.xml"

@@ -21,6 +21,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.faults import block_port
 from harness.inventory import load_inventory
+from harness.rundir import RunDir
 from tests.lab.conftest import cli, leftovers
 
 LAB = "rpt"
@@ -68,7 +69,7 @@ def lab_run(tmp_path: Path) -> Iterator[Path]:
     up = cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
     assert up.returncode == 0, up.stderr[-3000:]
     try:
-        boot = cli("bootstrap", "--inventory", str(run_dir / "inventory.json"))
+        boot = cli("bootstrap", "--inventory", str(RunDir(run_dir).inventory))
         assert boot.returncode == 0, boot.stderr[-3000:]
         yield run_dir
     finally:
@@ -81,27 +82,27 @@ def _run(run_dir: Path) -> int:
     res = cli(
         "run",
         "--inventory",
-        str(run_dir / "inventory.json"),
+        str(RunDir(run_dir).inventory),
         "--suites",
         "suites/overlay",
         "--no-disruptive",
         timeout_s=900,
     )
     assert res.returncode in (0, 1), res.stderr[-3000:]
-    assert (run_dir / "reports" / "report.html").is_file(), res.stderr[-3000:]
+    assert RunDir(run_dir).report_html.is_file(), res.stderr[-3000:]
     return res.returncode
 
 
 def test_report_shows_the_broken_pair_and_history_the_regression(lab_run: Path) -> None:
     assert _run(lab_run) == 0
-    cluster = Cluster(load_inventory(lab_run / "inventory.json"), "harness-tests")
+    cluster = Cluster(load_inventory(RunDir(lab_run).inventory), "harness-tests")
     try:
         with block_port(cluster, "node2", "node1", 4789, ("udp",)):
             assert _run(lab_run) == 1
     finally:
         cluster.close()
 
-    page = lab_run / "reports" / "report.html"
+    page = RunDir(lab_run).report_html
     dom = _chromium("--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     parsed = _Cells()
@@ -110,7 +111,7 @@ def test_report_shows_the_broken_pair_and_history_the_regression(lab_run: Path) 
     assert len(plain) == 6
     assert {p: o for p, o in plain.items() if p in BROKEN} == dict.fromkeys(BROKEN, "failed")
     assert {o for p, o in plain.items() if p not in BROKEN} == {"passed"}, plain
-    shot = lab_run / "reports" / "report.png"
+    shot = RunDir(lab_run).report("report.png")
     taken = _chromium("--window-size=1400,2000", f"--screenshot={shot}", page.as_uri())
     assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr[-2000:]
 

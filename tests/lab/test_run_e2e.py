@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.retry import NotYet, eventually
+from harness.rundir import JUNIT_DISRUPTIVE, RunDir
 from tests.lab.conftest import cli, leftovers
 
 
@@ -65,7 +66,7 @@ def test_run_main_job(tmp_path: Path) -> None:
     cli("purge", "--lab", "hre")
     res = cli("run", "--lab", "hre", "--subnet", "198.18.8.0/24", "--run-dir", str(run_dir), timeout_s=1800)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    cases = _cases(run_dir / "reports/junit.xml")
+    cases = _cases(RunDir(run_dir).junit())
     plain = {n: c for n, c in cases.items() if n.startswith("test_pair") and n.endswith("-plain]")}
     plain["test_matrix[plain]"] = cases["test_matrix[plain]"]
     assert len(plain) == 7
@@ -75,7 +76,7 @@ def test_run_main_job(tmp_path: Path) -> None:
     ), "a plain-overlay check did not pass"
     pairs = sorted(n for n in plain if n.startswith("test_pair"))
     assert len(pairs) == 6
-    matrix = json.loads((run_dir / "reports/matrix-harness-plain.json").read_text())
+    matrix = json.loads(RunDir(run_dir).matrix("harness-plain").read_text())
     assert len(matrix["checks"]) == 24 and all(c["ok"] for c in matrix["checks"])
     assert {c["protocol"] for c in matrix["checks"]} == {"icmp", "tcp", "udp", "http"}
     # The encrypted overlay cannot pass here (no ESP): reported precisely, never as a pass.
@@ -85,7 +86,7 @@ def test_run_main_job(tmp_path: Path) -> None:
         skipped = case.find("skipped")
         assert skipped is not None, f"{name} was not reported as an expected failure"
         assert "unmet capability esp on node1, node2, node3" in (skipped.get("message") or "")
-    report = json.loads((run_dir / "reports/report.json").read_text())
+    report = json.loads(RunDir(run_dir).record_path.read_text())
     assert report["pytest_exit_code"] == 0
     assert set(report["stages_s"]) >= {"up", "bootstrap", "probe images", "doctor", "suites", "down"}
     # Passing: reachability 7 + DNS 5 + MTU 6 pairs and 2 underlay checks + the plain wire capture 1.
@@ -96,7 +97,7 @@ def test_run_main_job(tmp_path: Path) -> None:
     # isolation 7, the shop stack 1: all pass here.
     # Judged per test, not by totals (a pass and an expected failure swapped keep the totals):
     # exactly the checks that need ESP or IPVS are expected failures, every other one passed.
-    ran = list(ET.parse(run_dir / "reports/junit.xml").getroot().iter("testcase"))
+    ran = list(ET.parse(RunDir(run_dir).junit()).getroot().iter("testcase"))
     outcome = {(c.get("classname", ""), c.get("name", "")): _outcome(c) for c in ran}
     needs_missing = {key for key in outcome if _needs_missing(key[1])}
     assert len(needs_missing) == 16, sorted(needs_missing)
@@ -118,14 +119,14 @@ def test_run_main_job(tmp_path: Path) -> None:
     timings = report["fault_timings"]
     assert float(timings["test_partitioned_node_recovers"]["recovery_s"]) > 0
     assert float(timings["test_stopped_engine_tasks_are_rescheduled"]["rescheduled_s"]) > 0
-    dis = _cases(run_dir / "reports/junit-disruptive.xml")
+    dis = _cases(RunDir(run_dir).junit(JUNIT_DISRUPTIVE))
     skipped = dis["test_leader_loss_elects_a_new_leader"].find("skipped")
     assert skipped is not None and "needs 3 managers; this cluster has 1" in (skipped.get("message") or "")
-    wire = json.loads((run_dir / "reports/wire-harness-plain.json").read_text())
+    wire = json.loads(RunDir(run_dir).wire("harness-plain").read_text())
     assert wire["vxlan_plaintext"] > 0
     # The dockerd journals were scanned against the allow-list and the result kept: every
     # node's journal was read, and the run's report counts the same unexpected lines.
-    scan = json.loads((run_dir / "reports/dockerd-log-scan.json").read_text())
+    scan = json.loads(RunDir(run_dir).report("dockerd-log-scan.json").read_text())
     assert set(scan["unexpected"]) == set(scan["allowed"]) == {"node1", "node2", "node3"}
     unexpected = sum(len(lines) for lines in scan["unexpected"].values())
     assert report["dockerd_log_scan"] == {"clean": unexpected == 0, "unexpected": unexpected}, scan[
@@ -140,7 +141,7 @@ def test_run_main_job(tmp_path: Path) -> None:
     lines = [f"{n}: {ln}" for n, found in scan["unexpected"].items() for ln in found]
     caused = [ln for ln in lines if any(mark in ln for mark in HARNESS_CAUSED)]
     assert caused == [], "\n".join(caused)
-    assert (run_dir / "reports/dockerd-log-scan-faults.json").is_file()
+    assert RunDir(run_dir).report("dockerd-log-scan-faults.json").is_file()
     # One verdict, each outcome counted on its own: nothing failed, the 16 ESP/IPVS checks
     # are expected failures (not "skipped"), leader loss is the one skip (1 manager).
     verdict = report["verdict"]
@@ -156,10 +157,10 @@ def test_run_main_job(tmp_path: Path) -> None:
     assert verdict["warnings"] == (expected_warnings if unexpected else []), verdict["warnings"]
     assert "verdict: PASSED: " in res.stdout and "16 expected failures, 0 flaky, 1 skipped" in res.stdout
     # Each failed (expected-failure) check left an artifact bundle, with secrets redacted.
-    bundles = sorted(p.name for p in (run_dir / "artifacts").iterdir())
+    bundles = sorted(p.name for p in RunDir(run_dir).artifacts.iterdir())
     assert len(bundles) == 16
     assert all("encrypted" in b or "vip_spreads" in b or "ingress_answers" in b for b in bundles)
-    node1 = run_dir / "artifacts" / bundles[0] / "node1"
+    node1 = RunDir(run_dir).artifacts / bundles[0] / "node1"
     for name in (
         "docker-info.txt",
         "service-ps.txt",
@@ -175,12 +176,12 @@ def test_run_main_job(tmp_path: Path) -> None:
     ):
         assert (node1 / name).is_file(), name
     assert "harness-encrypted" in (node1 / "network-inspect.json").read_text()
-    for path in (run_dir / "artifacts").rglob("*"):
+    for path in RunDir(run_dir).artifacts.rglob("*"):
         if path.is_file():
             assert "SWMTKN-1-" not in path.read_text(errors="replace"), path
     props = {
         p.get("name"): p.get("value", "")
-        for p in ET.parse(run_dir / "reports/junit.xml").getroot().iter("property")
+        for p in ET.parse(RunDir(run_dir).junit()).getroot().iter("property")
     }
     assert props["provider"] == "local"
     assert props["node1.engine"].startswith("20.10")
@@ -211,7 +212,7 @@ def test_run_tears_down_on_ctrl_c(tmp_path: Path) -> None:
     try:
 
         def _in_suites() -> None:
-            if not (run_dir / "doctor.json").exists():
+            if not RunDir(run_dir).doctor.exists():
                 raise NotYet("not in the suites stage yet")
 
         eventually(_in_suites, 300, "the run to reach its suites", interval_s=0.2)

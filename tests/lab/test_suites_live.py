@@ -26,6 +26,7 @@ from harness.probe.service import (
 )
 from harness.probe.traffic import LoadFromEveryNode
 from harness.retry import NotYet, eventually, until_elapsed
+from harness.rundir import RunDir
 from harness.swarm.services import create_probe_service, scale, wait_replicas
 from suites.context import OverlayContext
 from suites.drivers.isolation import fresh_overlay, internal_overlay_problems, overlay_isolation_problems
@@ -159,7 +160,7 @@ def test_traffic_generator_counts_an_outage_and_its_window(
 def test_vip_and_ingress_report_missing_ipvs(shared_run_dir: Path, tmp_path: Path) -> None:
     """Without IPVS, VIP and ingress checks run, fail, and name the capability and every node."""
     junit = tmp_path / "lb.xml"
-    proc = run_suites(shared_run_dir / "inventory.json", junit, "suites/lb", "-k", "vip or ingress")
+    proc = run_suites(RunDir(shared_run_dir).inventory, junit, "suites/lb", "-k", "vip or ingress")
     assert proc.returncode == 0, proc.stdout[-3000:]
     cases = list(ET.parse(junit).getroot().iter("testcase"))
     assert len(cases) == 2

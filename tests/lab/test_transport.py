@@ -12,15 +12,16 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import CommandError, HostKeyError
 from harness.inventory import Inventory
+from harness.rundir import RunDir
 from harness.transport.infra_hosts import infra_host
 from harness.transport.ssh import SSHHost, run_parallel
 from tests.lab.conftest import assert_one_line_error, cli
 
 
 def _variant(shared_run_dir: Path, tmp_path: Path, change: Any) -> Path:
-    data = json.loads((shared_run_dir / "inventory.json").read_text())
+    data = json.loads(RunDir(shared_run_dir).inventory.read_text())
     change(data)
-    path = tmp_path / "inventory.json"
+    path = RunDir(tmp_path).inventory
     path.write_text(json.dumps(data))
     return path
 
@@ -79,7 +80,7 @@ def test_host_key_not_in_known_hosts_is_refused(shared_inventory: Inventory, tmp
 def test_cli_wrong_host_key(shared_run_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    lines = (shared_run_dir / "ssh/known_hosts").read_text().splitlines()
+    lines = RunDir(shared_run_dir).known_hosts.read_text().splitlines()
     pub = other.with_suffix(".pub").read_text().split()
     forged = [f"{ln.split()[0]} {pub[0]} {pub[1]}" for ln in lines]
     kh = tmp_path / "forged_known_hosts"

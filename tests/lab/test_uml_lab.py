@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
+from harness.rundir import RunDir
 from tests.lab.conftest import cli, leftovers, run_suites
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ SUBNET = "198.18.15.0/24"
 def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
     cli("purge", "--lab", LAB)
     run_dir = tmp_path / "run"
-    inventory = run_dir / "inventory.json"
+    inventory = RunDir(run_dir).inventory
     figures: dict[str, float] = {}
     mark = time.monotonic()
     up = cli(
@@ -66,7 +67,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         # The checks the shared-kernel lab can only report as expected failures, in strict
         # mode: VIP, ingress, the encrypted matrix, ESP on the wire, the encrypted MTU.
         mark = time.monotonic()
-        junit = run_dir / "reports" / "junit-strict.xml"
+        junit = RunDir(run_dir).report("junit-strict.xml")
         suites = run_suites(
             inventory, junit, *STRICT_SUITES, "--harness-strict", "-n", "2", "--dist", "loadgroup", timeout_s=1800
         )
@@ -84,7 +85,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
             "test_overlay_on_the_wire[encrypted]",
         ):
             assert outcomes[name] == [], name
-        reports = run_dir / "reports"
+        reports = RunDir(run_dir).reports
         matrix = json.loads((reports / "matrix-harness-encrypted.json").read_text())
         assert len(matrix["checks"]) == 24 and all(c["ok"] for c in matrix["checks"]), matrix["summary"]
         wire = json.loads((reports / "wire-harness-encrypted.json").read_text())
@@ -99,7 +100,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         try:
             broken = run_suites(
                 inventory,
-                run_dir / "reports" / "junit-esp-dropped.xml",
+                RunDir(run_dir).report("junit-esp-dropped.xml"),
                 "suites/overlay",
                 "-k",
                 "test_matrix and encrypted",
@@ -109,7 +110,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
             cluster.run("node2", "iptables -w -D INPUT -p esp -j DROP").check()
             cluster.close()
         assert broken.returncode == 1, broken.stdout[-3000:]
-        case = ET.parse(run_dir / "reports" / "junit-esp-dropped.xml").getroot().find(".//testcase")
+        case = ET.parse(RunDir(run_dir).report("junit-esp-dropped.xml")).getroot().find(".//testcase")
         assert case is not None and case.find("failure") is not None, broken.stdout[-3000:]
         text = case.find("failure").get("message") or ""  # type: ignore[union-attr]
         assert "4 of 6 pairs failed on network harness-encrypted" in text, text[:2000]

@@ -13,6 +13,7 @@ from harness.inventory import load_inventory
 from harness.probe.image import image_ref
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import remove_service, wait_global_probe
+from harness.rundir import RunDir
 from harness.swarm.inventory_snapshot import diff, snapshot
 from harness.swarm.services import create_probe_service, wait_replicas
 from harness.upgrade_cmd import TRAFFIC_SERVICE
@@ -70,11 +71,11 @@ def test_upgrade_suite_upgrades_a_real_lab_and_reports_it(tmp_path: Path) -> Non
 
 
 def _variant(shared_run_dir: Path, tmp_path: Path) -> Path:
-    data: dict[str, Any] = json.loads((shared_run_dir / "inventory.json").read_text())
+    data: dict[str, Any] = json.loads(RunDir(shared_run_dir).inventory.read_text())
     data["provider"] = "static"
     for n in data["nodes"]:
         n["upgrade_command"] = "exit 3" if n["name"] == "node2" else "true"
-    path = tmp_path / "inventory.json"
+    path = RunDir(tmp_path).inventory
     path.write_text(json.dumps(data))
     return path
 
@@ -86,7 +87,7 @@ def test_failing_upgrade_command_stops_and_leaves_the_node_drained(
     res = cli("upgrade", "--inventory", str(inv_path))
     try:
         assert res.returncode == 1, res.stderr[-2000:]
-        report = json.loads((tmp_path / "reports/upgrade-report.json").read_text())
+        report = json.loads(RunDir(tmp_path).upgrade_report.read_text())
         assert report["failed_node"] == "node2" and report["failed_step"] == "upgrade"
         assert "exited 3" in next(s["detail"] for s in report["steps"] if not s["ok"])
         assert [s["node"] for s in report["steps"]] == ["node2", "node2"]  # drain, then the failed upgrade
@@ -123,4 +124,4 @@ def test_snapshot_diff_catches_a_service_deleted_behind_its_back(
     shared_cluster.manager_docker().services.get("snap-svc").remove()
     after = snapshot(shared_cluster)
     assert diff(before, after) == ["service snap-svc is gone"]
-    assert load_inventory(shared_run_dir / "inventory.json").provider == "local"
+    assert load_inventory(RunDir(shared_run_dir).inventory).provider == "local"

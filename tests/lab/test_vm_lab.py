@@ -32,6 +32,7 @@ from harness.probe.image import ensure_probe_images, image_ref
 from harness.probe.lb import answers, spread_problems
 from harness.probe.mtu import measure, overlay_mtu
 from harness.probe.service import deploy_global_probe
+from harness.rundir import RunDir
 from harness.swarm.bootstrap import bootstrap, swarm_address
 from harness.swarm.networks import ensure_networks
 from harness.swarm.services import create_probe_service, wait_replicas
@@ -60,7 +61,7 @@ def test_vm_lab_proves_vip_and_encryption(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stderr[-3000:]
         # The accelerator choice and its reason are printed.
         assert "booting a VM with tcg" in up.stderr or "booting a VM with kvm" in up.stderr, up.stderr[-2000:]
-        cluster = Cluster(load_inventory(run_dir / "inventory.json"))
+        cluster = Cluster(load_inventory(RunDir(run_dir).inventory))
         engines = cluster.run_all("uname -r; docker info --format '{{.ServerVersion}}'")
         assert all("cloud-amd64" in r.stdout for r in engines.values()), engines
         mark = time.monotonic()

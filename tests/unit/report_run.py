@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.report.rundata import artifact_name
+from harness.rundir import artifact_name
 
 NODES = ("node1", "node2", "node3")
 NETWORK = "harness-plain"

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserInputError
-from harness.provision.cluster import parse_duration_s, parse_vars
+from harness.provision.providers import parse_duration_s
+from harness.provision.terraform_target import parse_vars
 
 
 def _cli(

@@ -18,7 +18,7 @@ from harness.errors import CommandError, UserInputError, WaitTimeout
 from harness.lab.naming import bridge_name, node_address, veth_name
 from harness.probe.diagnose import diagnose
 from harness.probe.matrix import Attempt, MatrixResult, PairCheck
-from harness.provision.cluster import LocalSpec
+from harness.provision.local_lab import LocalSpec
 from harness.retry import NotYet, eventually, is_transient_docker_error
 from harness.transport.result import Result
 
