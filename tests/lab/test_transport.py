@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from harness.cluster import Cluster
-from harness.errors import CommandError, HostKeyError
+from harness.errors import HostKeyError
 from harness.inventory import Inventory
 from harness.transport.infra_hosts import infra_host
+from harness.transport.result import CommandError
 from harness.transport.ssh import SSHHost, run_parallel
 from tests.lab.conftest import assert_one_line_error, cli
 
