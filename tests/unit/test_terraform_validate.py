@@ -177,7 +177,7 @@ def test_cache_lookup_uses_the_unpacked_layout(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("target", "shared"), [("aws", True), ("libvirt", True), ("local", False)])
-def test_runner_copies_the_shared_module_where_the_copy_finds_it(
+def test_runner_copies_the_shared_pieces_where_the_copy_finds_them(
     target: str, shared: bool, tmp_path: Path
 ) -> None:
     if shutil.which("terraform") is None:
@@ -186,3 +186,8 @@ def test_runner_copies_the_shared_module_where_the_copy_finds_it(
     runner.prepare({})
     copied = runner.workdir / ".." / "modules" / "node-common" / "outputs.tf"
     assert copied.is_file() is shared
+    # The shared inputs arrive as a plain file, not as a link that the copy would break.
+    linked = runner.workdir / "run_variables.tf"
+    assert linked.is_file() is shared and not linked.is_symlink()
+    if shared:
+        assert 'variable "run_id"' in linked.read_text()
