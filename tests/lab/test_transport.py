@@ -12,7 +12,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import HostKeyError
 from harness.inventory import Inventory
-from harness.transport.result import CommandError
+from harness.transport.result import NO_EXIT_STATUS, CommandError, CommandTimeout
 from harness.transport.ssh import SSHHost, run_parallel
 from tests.lab.conftest import assert_one_line_error, cli
 
@@ -46,8 +46,10 @@ def test_large_output_both_streams_concurrently(shared_cluster: Cluster) -> None
 
 
 def test_command_timeout(shared_cluster: Cluster) -> None:
-    with pytest.raises(CommandError, match="did not finish within 2s"):
-        shared_cluster.run("node1", "sleep 30", timeout_s=2)
+    with pytest.raises(CommandTimeout, match="did not finish within 2s") as exc:
+        shared_cluster.run("node1", "echo started; sleep 30", timeout_s=2)
+    assert exc.value.timeout_s == 2 and exc.value.result.exit_status == NO_EXIT_STATUS
+    assert exc.value.result.host == "node1" and exc.value.result.stdout == "started\n"
 
 
 def test_docker_api_over_verified_ssh(shared_cluster: Cluster) -> None:
