@@ -2,6 +2,9 @@
 
 Every error carries a ``hint``: what the user should do next. The CLI prints
 ``error: <message> (<hint>)`` and exits with the error's ``exit_code``.
+
+``CommandError`` and ``CommandTimeout`` carry the command's ``Result`` and so
+live with it in ``harness.transport.result``.
 """
 
 from __future__ import annotations
@@ -50,10 +53,6 @@ class TransportError(HarnessError):
 
 class HostKeyError(TransportError):
     """A host presented a key that is unknown or differs from known_hosts."""
-
-
-class CommandError(HarnessError):
-    """A remote command exited non-zero where success was required."""
 
 
 class SwarmError(HarnessError):

@@ -167,11 +167,26 @@ def node_capabilities(host: SSHHost) -> dict[str, Capability]:
     return {c.name: c for c in caps}
 
 
+# One round trip for all facts. Each is printed as ``name=value`` so a command that prints
+# an extra line (or none) cannot shift the others, as reading them by line position would:
+# a client without a daemon prints an empty line, then fails, which made the MTU "unknown".
+FACTS_SCRIPT = (
+    'echo "kernel=$(uname -r)"; '
+    "echo \"engine=$(docker version --format '{{.Server.Version}}' 2>/dev/null | grep . || echo unknown)\"; "
+    "echo \"mtu=$(ip -o link show dev eth0 2>/dev/null | sed -n 's/.* mtu \\([0-9]*\\) .*/\\1/p' | grep . || echo unknown)\""
+)
+FACTS = ("kernel", "engine", "mtu")
+
+
+def parse_facts(stdout: str) -> dict[str, str]:
+    """The facts ``FACTS_SCRIPT`` printed; a fact it did not print is empty."""
+    facts = dict.fromkeys(FACTS, "")
+    for line in stdout.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name in facts and not facts[name]:
+            facts[name] = value.strip()
+    return facts
+
+
 def node_facts(host: SSHHost) -> dict[str, str]:
-    res = host.run(
-        "uname -r; docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown; "
-        "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* mtu \\([0-9]*\\) .*/\\1/p' | grep . || echo unknown",
-        timeout_s=30,
-    )
-    lines = [*res.stdout.splitlines(), "", "", ""]
-    return {"kernel": lines[0].strip(), "engine": lines[1].strip(), "mtu": lines[2].strip()}
+    return parse_facts(host.run(FACTS_SCRIPT, timeout_s=30).stdout)

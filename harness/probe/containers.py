@@ -12,8 +12,8 @@ import shlex
 from typing import Any
 
 from harness.cluster import Cluster
-from harness.errors import CommandError
 from harness.probe.image import image_ref
+from harness.transport.result import CommandError
 
 
 def label_flags(labels: dict[str, str]) -> str:
@@ -39,6 +39,7 @@ def run_once(
         raise CommandError(
             f"probe container on {node} ({network}) failed: exited {res.exit_status}: {res.tail(3)}",
             f"run the same 'docker run' on {node} by hand to see why",
+            res,
         )
     return json.loads(res.stdout)
 

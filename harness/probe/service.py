@@ -16,9 +16,9 @@ from typing import Any
 import docker.types
 
 from harness.cluster import Cluster
-from harness.errors import CommandError
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
+from harness.transport.result import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ def agent(
         raise CommandError(
             f"probe agent on {task.node} failed: `{' '.join(args)}` exited {res.exit_status}: {res.tail(3)}",
             "check that the probe task still runs on that node ('docker ps')",
+            res,
         )
     try:
         return json.loads(res.stdout)
@@ -145,6 +146,7 @@ def agent(
         raise CommandError(
             f"probe agent on {task.node} printed no JSON for `{' '.join(args)}`: {res.tail(3)}",
             "the probe image may be stale; rerun to reship it",
+            res,
         ) from None
 
 

@@ -19,9 +19,9 @@ from types import TracebackType
 from typing import Any
 
 from harness.cluster import Cluster
-from harness.errors import CommandError
 from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask
 from harness.retry import NotYet, eventually
+from harness.transport.result import CommandError
 from harness.transport.ssh import raise_first, run_parallel
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,10 @@
 """Run a Terraform module from ``terraform/`` inside a run directory.
 
 The module is copied into ``RUN/tf`` so its state, plan files and lock live
-with the run, and the repository stays clean. Only a short table of known
-transient Terraform errors is retried.
+with the run, and the repository stays clean; the shared local modules it
+calls (``source = "../modules/..."``) are copied to ``RUN/modules``, where that
+path finds them. Only a short table of known transient Terraform errors is
+retried.
 """
 
 from __future__ import annotations
@@ -89,8 +91,12 @@ class TerraformRunner:
 
     def prepare(self, variables: dict[str, Any]) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        calls_shared = False
         for tf in self.module.glob("*.tf"):
             shutil.copy2(tf, self.workdir / tf.name)
+            calls_shared = calls_shared or '"../modules/' in tf.read_text()
+        if calls_shared:
+            shutil.copytree(MODULES_DIR / "modules", self.run_dir.path / "modules", dirs_exist_ok=True)
         (self.workdir / "terraform.tfvars.json").write_text(json.dumps(variables, indent=2))
 
     def _run(self, args: list[str], stream: bool = True, timeout_s: float = 1800) -> str:

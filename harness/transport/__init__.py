@@ -1,6 +1,6 @@
-"""SSH transport: verified connections, command results, Docker API and testinfra over them."""
+"""SSH transport: verified connections, command results and their errors, Docker API over them."""
 
-from harness.transport.result import Result
+from harness.transport.result import CommandError, CommandTimeout, Result
 from harness.transport.ssh import SSHHost, connect_all, run_parallel
 
-__all__ = ["Result", "SSHHost", "connect_all", "run_parallel"]
+__all__ = ["CommandError", "CommandTimeout", "Result", "SSHHost", "connect_all", "run_parallel"]

@@ -19,9 +19,9 @@ import paramiko
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from harness import interrupts
-from harness.errors import CommandError, HarnessError, HostKeyError, TransportError
+from harness.errors import HarnessError, HostKeyError, TransportError
 from harness.inventory.schema import Inventory, Node
-from harness.transport.result import Result
+from harness.transport.result import NO_EXIT_STATUS, CommandError, CommandTimeout, Result
 
 log = logging.getLogger(__name__)
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -204,22 +204,28 @@ class SSHHost:
         )
         if timed_out:
             chan.close()
-            raise CommandError(
+            raise CommandTimeout(
                 f"on {self.name}: `{shown}` did not finish within {timeout_s:.0f}s",
                 "the host may be overloaded or the command hung; inspect it by hand",
+                self._result(shown, NO_EXIT_STATUS, out, err, started),
+                timeout_s,
             )
         status = chan.recv_exit_status()
         chan.close()
-        result = Result(
+        result = self._result(shown, status, out, err, started)
+        log.debug("%s: %s -> %d (%.2fs)", self.name, shown, status, result.duration_s)
+        return result
+
+    def _result(self, shown: str, status: int, out: list[bytes], err: list[bytes], started: float) -> Result:
+        """The record of a command; after a timeout, of what it printed until then."""
+        return Result(
             host=self.name,
             command=shown,
             exit_status=status,
-            stdout=b"".join(out).decode(errors="replace"),
-            stderr=b"".join(err).decode(errors="replace"),
+            stdout=b"".join(list(out)).decode(errors="replace"),
+            stderr=b"".join(list(err)).decode(errors="replace"),
             duration_s=time.monotonic() - started,
         )
-        log.debug("%s: %s -> %d (%.2fs)", self.name, shown, status, result.duration_s)
-        return result
 
     def put_bytes(self, data: bytes, remote_path: str, mode: int = 0o644) -> None:
         sftp = self.client().open_sftp()
@@ -260,7 +266,7 @@ class SSHHost:
         def _attempt() -> Result:
             res = self.run(probe, timeout_s=20)
             if res.failed:
-                raise CommandError(f"`{probe}` exited {res.exit_status}: {res.tail(2)}")
+                raise CommandError(f"`{probe}` exited {res.exit_status}: {res.tail(2)}", "", res)
             return res
 
         try:

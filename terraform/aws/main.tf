@@ -243,7 +243,7 @@ resource "aws_instance" "node" {
   subnet_id                   = aws_subnet.nodes.id
   private_ip                  = local.nodes[count.index].private_ip
   vpc_security_group_ids      = [aws_security_group.nodes.id]
-  user_data                   = local.user_data[count.index]
+  user_data                   = module.node_common.user_data[count.index]
   user_data_replace_on_change = true
 
   metadata_options {

@@ -1,54 +1,39 @@
-# cloud-init user data of every node: the pinned Docker Engine, tcpdump, root login with
-# the harness's key, and the node's own pre-generated SSH host key.
+# The inventory output, and the cloud-init user data of every node, shaped by
+# ../modules/node-common, shared with aws and libvirt: the pinned Docker Engine,
+# tcpdump, root login with the harness's key, the node's own pre-generated SSH host key.
 
-locals {
-  # Installs exactly one Engine version from download.docker.com and holds it; the same
-  # script is the inventory's upgrade_command. (No "$${" in it: Terraform would interpolate.)
-  install_docker_script = <<-EOT
-    #!/bin/sh
-    # Usage: swarm-harness-install-docker VERSION   (for example 27.5.1)
-    set -eu
-    version="$1"
-    . /etc/os-release
-    export DEBIAN_FRONTEND=noninteractive
-    install -m 0755 -d /etc/apt/keyrings
-    if [ ! -s /etc/apt/keyrings/docker.asc ]; then
-      curl -fsSL --retry 5 --retry-connrefused https://download.docker.com/linux/debian/gpg -o /etc/apt/keyrings/docker.asc
-    fi
-    echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian $VERSION_CODENAME stable" >/etc/apt/sources.list.d/docker.list
-    apt-get update -q
-    pkg="5:$version-1~debian.$VERSION_ID~$VERSION_CODENAME"
-    apt-mark unhold docker-ce docker-ce-cli >/dev/null 2>&1 || true
-    apt-get install -y -q --allow-downgrades --allow-change-held-packages "docker-ce=$pkg" "docker-ce-cli=$pkg" containerd.io
-    apt-mark hold docker-ce docker-ce-cli >/dev/null
-    systemctl enable --now docker
-    docker version --format '{{.Server.Version}}'
-  EOT
-
-  install_docker_path = "/usr/local/sbin/swarm-harness-install-docker"
-
-  user_data = [
-    for i, n in local.nodes : "#cloud-config\n${yamlencode({
-      hostname            = n.name
-      preserve_hostname   = false
-      disable_root        = false
-      ssh_pwauth          = false
-      ssh_authorized_keys = [trimspace(tls_private_key.client.public_key_openssh)]
-      ssh_deletekeys      = true
-      ssh_genkeytypes     = []
-      ssh_keys = {
-        ed25519_private = tls_private_key.host[i].private_key_openssh
-        ed25519_public  = trimspace(tls_private_key.host[i].public_key_openssh)
-      }
-      package_update = true
-      packages       = ["ca-certificates", "curl", "tcpdump"]
-      write_files = [{
-        path        = local.install_docker_path
-        permissions = "0755"
-        owner       = "root:root"
-        content     = local.install_docker_script
-      }]
-      runcmd = [[local.install_docker_path, var.docker_version]]
-    })}"
-  ]
+output "inventory" {
+  description = "The harness inventory contract (schema_version 1), shared by every module under terraform/. address = public IPv4 (SSH), data_path_address = private IP (swarm)."
+  value       = module.node_common.inventory
 }
+
+module "node_common" {
+  source = "../modules/node-common"
+
+  # address = public IPv4 (SSH), data_path_address = private IP (swarm).
+  addresses = [for i, n in local.nodes : { address = hcloud_server.node[i].ipv4_address, data_path_address = n.private_ip }]
+  inventory = {
+    provider = "hcloud"
+    provider_data = { # the run's values and this provider's own, by name
+      data_path_port = var.data_path_port
+      expires_at     = local.expires_at
+      firewall_id    = hcloud_firewall.nodes.id
+      location       = var.location
+      network_id     = hcloud_network.this.id
+      network_zone   = var.network_zone
+      run_id         = var.run_id
+      server_ids     = { for i, n in local.nodes : n.name => hcloud_server.node[i].id }
+      subnet_cidr    = local.subnet_cidr
+      underlay_mtu   = 1450 # Hetzner private networks carry 1450-byte packets
+    }
+    zone        = var.location
+    ssh_files   = { private_key_path = local_sensitive_file.client_key.filename, known_hosts_path = local_file.known_hosts.filename }
+    node_labels = var.node_labels
+  }
+
+  # cloud-init
+  nodes    = local.nodes
+  ssh_keys = { client = tls_private_key.client, hosts = tls_private_key.host }
+  engine   = { version = var.docker_version, upgrade_to = var.upgrade_docker_version }
+}
+

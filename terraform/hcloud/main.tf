@@ -184,7 +184,7 @@ resource "hcloud_server" "node" {
   location     = var.location
   ssh_keys     = [hcloud_ssh_key.client.id]
   firewall_ids = [hcloud_firewall.nodes.id]
-  user_data    = local.user_data[count.index]
+  user_data    = module.node_common.user_data[count.index]
   labels       = merge(local.tags, { role = local.nodes[count.index].role })
 
   public_net {

@@ -1,33 +1,63 @@
-# cloud-init user data of every node: the pinned Docker Engine, tcpdump, root login with
-# the harness's key, the node's own pre-generated SSH host key, the nftables rule set,
-# and static addresses on both NICs (matched by MAC address).
+# cloud-init of every node. The user data and the inventory output's shape come from
+# ../modules/node-common, shared with aws and hcloud (the pinned Docker Engine, tcpdump,
+# root login with the harness's key, the node's own pre-generated SSH host key); this
+# module adds the nftables rule set, and static addresses on both NICs (matched by MAC
+# address) in the network config.
+
+output "inventory" {
+  description = "The harness inventory contract (schema_version 1), shared by every module under terraform/. address = management IP (SSH), data_path_address = isolated-network IP (swarm)."
+  value       = module.node_common.inventory
+}
+
+module "node_common" {
+  source = "../modules/node-common"
+
+  # address = management IP (SSH), data_path_address = isolated-network IP (swarm).
+  addresses = [for n in local.nodes : { address = n.mgmt_ip, data_path_address = n.private_ip }]
+  inventory = {
+    provider = "libvirt"
+    provider_data = { # the run's values and this provider's own, by name
+      data_path_port  = var.data_path_port
+      domain_ids      = { for i, n in local.nodes : n.name => libvirt_domain.node[i].id }
+      expires_at      = local.expires_at
+      libvirt_uri     = var.libvirt_uri
+      management_cidr = var.management_cidr
+      run_id          = var.run_id
+      subnet_cidr     = var.private_cidr
+      underlay_mtu    = 1500
+    }
+    zone        = "local"
+    ssh_files   = { private_key_path = local_sensitive_file.client_key.filename, known_hosts_path = local_file.known_hosts.filename }
+    node_labels = var.node_labels
+  }
+
+  # cloud-init
+  nodes          = local.nodes
+  ssh_keys       = { client = tls_private_key.client, hosts = tls_private_key.host }
+  engine         = { version = var.docker_version, upgrade_to = var.upgrade_docker_version }
+  extra_packages = ["nftables"]
+  extra_write_files = [
+    {
+      path        = "/etc/swarm-harness/nftables.nft"
+      permissions = "0644"
+      owner       = "root:root"
+      content     = local.nftables_rules
+    },
+    {
+      path        = "/etc/systemd/system/swarm-harness-firewall.service"
+      permissions = "0644"
+      owner       = "root:root"
+      content     = local.firewall_unit
+    },
+  ]
+  extra_runcmd = [
+    ["systemctl", "daemon-reload"],
+    ["systemctl", "enable", "--now", "swarm-harness-firewall.service"],
+  ]
+
+}
 
 locals {
-  # Installs exactly one Engine version from download.docker.com and holds it; the same
-  # script is the inventory's upgrade_command. (No "$${" in it: Terraform would interpolate.)
-  install_docker_script = <<-EOT
-    #!/bin/sh
-    # Usage: swarm-harness-install-docker VERSION   (for example 27.5.1)
-    set -eu
-    version="$1"
-    . /etc/os-release
-    export DEBIAN_FRONTEND=noninteractive
-    install -m 0755 -d /etc/apt/keyrings
-    if [ ! -s /etc/apt/keyrings/docker.asc ]; then
-      curl -fsSL --retry 5 --retry-connrefused https://download.docker.com/linux/debian/gpg -o /etc/apt/keyrings/docker.asc
-    fi
-    echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian $VERSION_CODENAME stable" >/etc/apt/sources.list.d/docker.list
-    apt-get update -q
-    pkg="5:$version-1~debian.$VERSION_ID~$VERSION_CODENAME"
-    apt-mark unhold docker-ce docker-ce-cli >/dev/null 2>&1 || true
-    apt-get install -y -q --allow-downgrades --allow-change-held-packages "docker-ce=$pkg" "docker-ce-cli=$pkg" containerd.io
-    apt-mark hold docker-ce docker-ce-cli >/dev/null
-    systemctl enable --now docker
-    docker version --format '{{.Server.Version}}'
-  EOT
-
-  install_docker_path = "/usr/local/sbin/swarm-harness-install-docker"
-
   firewall_unit = <<-EOT
     [Unit]
     Description=swarm-harness node firewall (nftables table inet swarm_harness)
@@ -69,48 +99,5 @@ locals {
         }
       }
     })
-  ]
-
-  user_data = [
-    for i, n in local.nodes : "#cloud-config\n${yamlencode({
-      hostname            = n.name
-      preserve_hostname   = false
-      disable_root        = false
-      ssh_pwauth          = false
-      ssh_authorized_keys = [trimspace(tls_private_key.client.public_key_openssh)]
-      ssh_deletekeys      = true
-      ssh_genkeytypes     = []
-      ssh_keys = {
-        ed25519_private = tls_private_key.host[i].private_key_openssh
-        ed25519_public  = trimspace(tls_private_key.host[i].public_key_openssh)
-      }
-      package_update = true
-      packages       = ["ca-certificates", "curl", "nftables", "tcpdump"]
-      write_files = [
-        {
-          path        = "/etc/swarm-harness/nftables.nft"
-          permissions = "0644"
-          owner       = "root:root"
-          content     = local.nftables_rules
-        },
-        {
-          path        = "/etc/systemd/system/swarm-harness-firewall.service"
-          permissions = "0644"
-          owner       = "root:root"
-          content     = local.firewall_unit
-        },
-        {
-          path        = local.install_docker_path
-          permissions = "0755"
-          owner       = "root:root"
-          content     = local.install_docker_script
-        },
-      ]
-      runcmd = [
-        ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "--now", "swarm-harness-firewall.service"],
-        [local.install_docker_path, var.docker_version],
-      ]
-    })}"
   ]
 }

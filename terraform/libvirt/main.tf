@@ -186,7 +186,7 @@ resource "libvirt_cloudinit_disk" "init" {
   count          = local.node_count
   name           = "${local.name}-${local.nodes[count.index].name}-init.iso"
   pool           = var.pool
-  user_data      = local.user_data[count.index]
+  user_data      = module.node_common.user_data[count.index]
   meta_data      = local.meta_data[count.index]
   network_config = local.network_config[count.index]
 }

@@ -14,13 +14,13 @@ from harness import cli
 from harness.doctor.capabilities import Capability
 from harness.doctor.ports import PortCheck, _count
 from harness.doctor.report import DoctorReport
-from harness.errors import CommandError, UserInputError, WaitTimeout
+from harness.errors import UserInputError, WaitTimeout
 from harness.lab.naming import bridge_name, node_address, veth_name
 from harness.probe.diagnose import diagnose
 from harness.probe.matrix import Attempt, MatrixResult, PairCheck
 from harness.provision.local_lab import LocalSpec
 from harness.retry import NotYet, eventually, is_transient_docker_error
-from harness.transport.result import Result
+from harness.transport.result import CommandError, Result
 
 REPO = Path(__file__).resolve().parents[2]
 

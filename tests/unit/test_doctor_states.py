@@ -103,3 +103,37 @@ def test_states_survive_the_json_round_trip_and_the_table_says_unknown() -> None
     table = again.table()
     assert "UNKNOWN" in table
     assert "esp unknown on node1, node2: could not measure esp: x" in table
+
+
+@pytest.mark.parametrize(
+    "stdout, facts",
+    [
+        (
+            "kernel=6.1.0-28-cloud-amd64\nengine=20.10.24\nmtu=1500\n",
+            {"kernel": "6.1.0-28-cloud-amd64", "engine": "20.10.24", "mtu": "1500"},
+        ),
+        # Recorded on a host with the Docker client but no daemon, and a 1400-byte eth0.
+        (
+            "kernel=6.18.44-fc-v1045\nengine=unknown\nmtu=1400\n",
+            {"kernel": "6.18.44-fc-v1045", "engine": "unknown", "mtu": "1400"},
+        ),
+        # A stray line cannot shift the facts after it.
+        (
+            "kernel=6.1.0\nengine=27.5.1\nWARNING: API is accessible without encryption\nmtu=1450\n",
+            {"kernel": "6.1.0", "engine": "27.5.1", "mtu": "1450"},
+        ),
+        ("", {"kernel": "", "engine": "", "mtu": ""}),
+    ],
+)
+def test_node_facts_are_read_by_name_in_one_round_trip(stdout: str, facts: dict[str, str]) -> None:
+    class Recorder(FakeHost):
+        commands: list[str]
+
+        def run(self, cmd: str, timeout_s: float = 30) -> _Res:
+            self.commands.append(cmd)
+            return _Res(0, stdout)
+
+    host = Recorder([])
+    host.commands = []
+    assert caps.node_facts(host) == facts  # type: ignore[arg-type]
+    assert host.commands == [caps.FACTS_SCRIPT]

@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
 
 from harness.errors import InventoryError
 from harness.inventory import Inventory, load_inventory, parse_inventory
+from tests.unit.test_terraform_contract import inventory_value
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "terraform"
@@ -54,14 +54,8 @@ def parse_recorded(module: str, run_dir: Path) -> Inventory:
 
 
 def hcl_inventory(module: str) -> dict[str, Any]:
-    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
-    text = (REPO / "terraform" / module / "outputs.tf").read_text()
-    outputs = hcl2.loads(text, serialization_options=options)
-    for block in outputs["output"]:
-        if "inventory" in block:
-            value: dict[str, Any] = block["inventory"]["value"]
-            return value
-    raise AssertionError(f"terraform/{module}/outputs.tf has no inventory output")
+    """The module's inventory output block (a cloud module's as modules/node-common shapes it)."""
+    return inventory_value(module)
 
 
 # --- recorded terraform output ---------------------------------------------------------------------

@@ -26,7 +26,9 @@ TF_DIR = REPO / "terraform"
 MODULES = sorted(p.name for p in TF_DIR.iterdir() if (p / "outputs.tf").is_file())
 CLOUD_MODULES = ["aws", "hcloud", "libvirt"]
 EXAMPLE_DIRS = sorted(p.parent for p in TF_DIR.glob("*/examples/*/main.tf"))
-ALL_ROOTS = [TF_DIR / m for m in MODULES] + EXAMPLE_DIRS
+# The local module the cloud modules share (cloud-init, the inventory output's shape).
+NODE_COMMON = TF_DIR / "modules" / "node-common"
+ALL_ROOTS = [TF_DIR / m for m in MODULES] + EXAMPLE_DIRS + [NODE_COMMON]
 
 _HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
@@ -174,10 +176,50 @@ def object_keys(text: str) -> list[str]:
     return keys
 
 
+def node_common_call(name: str) -> dict[str, Any]:
+    """The arguments terraform/<name> passes to modules/node-common."""
+    calls = named(module(name), "module")
+    assert "node_common" in calls, f"terraform/{name} does not call modules/node-common"
+    call = calls["node_common"]
+    assert call["source"] == "../modules/node-common"
+    assert isinstance(call, dict)
+    return call
+
+
+def _through_node_common(name: str, value: Any) -> Any:
+    """``value`` of node-common with whole ``var.*``/``local.*``/``merge(...)`` values put in.
+
+    A var (or a field of one) is replaced by what terraform/<name> passes; the rest (for-expressions,
+    conditionals) stays source text, as the literal of a module of its own would.
+    """
+    if isinstance(value, dict):
+        return {k: _through_node_common(name, v) for k, v in value.items()}
+    if not isinstance(value, str) or not value.startswith("${"):
+        return value
+    text = expr(value)
+    call = node_common_call(name)
+    merged = re.fullmatch(r"merge\(([\w.]+),\s*([\w.]+)\)", text)
+    if merged:
+        parts = [_through_node_common(name, "${" + p + "}") for p in merged.groups()]
+        assert all(isinstance(p, dict) for p in parts), f"node-common: cannot resolve {text}"
+        return {k: v for p in parts for k, v in p.items()}
+    if m := re.fullmatch(r"var\.([\w.]+)", text):
+        arg: Any = call
+        for key in m.group(1).split("."):
+            arg = arg[key]
+        return arg
+    if m := re.fullmatch(r"local\.(\w+)", text):
+        return _through_node_common(name, local_values(load_dir(NODE_COMMON))[m.group(1)])
+    return value
+
+
 def inventory_value(name: str) -> dict[str, Any]:
+    """The module's inventory object; a cloud module's is node-common's, with its arguments put in."""
     outputs = named(module(name), "output")
     assert "inventory" in outputs, f"terraform/{name} has no 'inventory' output"
     value = outputs["inventory"]["value"]
+    if expr(value) == "module.node_common.inventory":
+        value = _through_node_common(name, named(load_dir(NODE_COMMON), "output")["inventory"]["value"])
     assert isinstance(value, dict), f"terraform/{name}: output 'inventory' must be an object literal"
     return value
 
@@ -382,7 +424,11 @@ def test_libvirt_has_no_firewall_resource_and_ships_nftables() -> None:
     assert not {t for t in types if "firewall" in t or "security_group" in t}
     values = local_values(mod)
     assert "local.firewall_rules" in str(values["nftables_rules"])
-    assert "local.nftables_rules" in str(values["user_data"]), "cloud-init must install the nftables rules"
+    call = node_common_call("libvirt")
+    assert "local.nftables_rules" in str(call["extra_write_files"]), (
+        "cloud-init must install the nftables rules"
+    )
+    assert "var.extra_write_files" in str(local_values(load_dir(NODE_COMMON))["user_data"])
     readme = (TF_DIR / "libvirt" / "README.md").read_text()
     assert "isolated" in readme and "no firewall resource" in readme and "nftables" in readme
 
@@ -434,17 +480,25 @@ def test_ssh_identity_is_generated_and_host_keys_are_pinned(name: str) -> None:
     ssh = inventory_value(name)["ssh"]
     assert expr(ssh["private_key_path"]) == "local_sensitive_file.client_key.filename"
     assert expr(ssh["known_hosts_path"]) == "local_file.known_hosts.filename"
-    user_data = str(local_values(mod)["user_data"])
+    # cloud-init (node-common) installs the host key the module generated for node i.
+    user_data = str(local_values(load_dir(NODE_COMMON))["user_data"])
     assert "ssh_keys" in user_data and "ed25519_private" in user_data
-    assert "tls_private_key.host[i].private_key_openssh" in user_data
+    assert "var.ssh_keys.hosts[i].private_key_openssh" in user_data
+    ssh_keys = node_common_call(name)["ssh_keys"]
+    assert expr(ssh_keys["hosts"]) == "tls_private_key.host"
+    assert expr(ssh_keys["client"]) == "tls_private_key.client"
+    assert "module.node_common.user_data[count.index]" in str(resources(mod)), (
+        "nodes must boot this user data"
+    )
 
 
 @pytest.mark.parametrize("name", CLOUD_MODULES)
 def test_cloud_init_installs_pinned_docker_and_tcpdump(name: str) -> None:
     mod = module(name)
-    values = local_values(mod)
+    values = local_values(load_dir(NODE_COMMON))
     user_data = str(values["user_data"])
-    assert "var.docker_version" in user_data
+    assert "var.engine.version" in user_data
+    assert expr(node_common_call(name)["engine"]["version"]) == "var.docker_version"
     assert "tcpdump" in user_data
     script = str(values["install_docker_script"])
     assert "download.docker.com" in script and "apt-mark hold" in script
@@ -454,7 +508,11 @@ def test_cloud_init_installs_pinned_docker_and_tcpdump(name: str) -> None:
 
 @pytest.mark.parametrize("name", CLOUD_MODULES)
 def test_addresses_public_for_ssh_private_for_data_path(name: str) -> None:
-    nodes = str(inventory_value(name)["nodes"])
+    # node-common takes node i's addresses from what the module passes as addresses[i].
+    shaped = str(inventory_value(name)["nodes"])
+    assert "address = var.addresses[i].address" in shaped
+    assert "data_path_address = var.addresses[i].data_path_address" in shaped
+    nodes = str(node_common_call(name)["addresses"])
     provider_data = inventory_value(name)["provider_data"]
     assert {"ssh_addresses", "private_addresses", "expires_at", "run_id"} <= set(provider_data)
     if name == "aws":

@@ -19,6 +19,9 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from harness.provision.terraform import TerraformRunner
+from harness.rundir import RunDir
+
 REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "terraform"
 CLOUD_MODULES = ["aws", "hcloud", "libvirt"]
@@ -121,11 +124,12 @@ def test_terraform_validate(name: str, root: str, tmp_path: Path) -> None:
             pytest.skip(f"provider {source} not in local plugin cache; terraform validate did not run")
         mirrors.add(where)
 
-    # Work on a copy, so .terraform/ and the lock file never land in the repository.
+    # Work on a copy, so .terraform/ and the lock file never land in the repository; the
+    # shared local modules go beside it, where "../modules/..." finds them.
     work = tmp_path / name
-    shutil.copytree(
-        TF_DIR / name, work, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
-    )
+    ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
+    shutil.copytree(TF_DIR / name, work, ignore=ignore)
+    shutil.copytree(TF_DIR / "modules", tmp_path / "modules", ignore=ignore)
     cli_config = tmp_path / "terraformrc"
     cli_config.write_text(
         "provider_installation {\n"
@@ -171,3 +175,20 @@ def test_cache_lookup_uses_the_unpacked_layout(tmp_path: Path) -> None:
     assert find_in_cache("hashicorp/tls", "~> 4.0", [tmp_path]) == tmp_path
     assert find_in_cache("hashicorp/tls", "~> 3.0", [tmp_path]) is None
     assert find_in_cache("hashicorp/aws", "~> 5.70", [tmp_path]) is None
+
+
+@pytest.mark.parametrize(("target", "shared"), [("aws", True), ("libvirt", True), ("local", False)])
+def test_runner_copies_the_shared_pieces_where_the_copy_finds_them(
+    target: str, shared: bool, tmp_path: Path
+) -> None:
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform binary not on PATH; TerraformRunner refuses to start")
+    runner = TerraformRunner(target, RunDir(tmp_path))
+    runner.prepare({})
+    copied = runner.workdir / ".." / "modules" / "node-common" / "outputs.tf"
+    assert copied.is_file() is shared
+    # The shared inputs arrive as a plain file, not as a link that the copy would break.
+    linked = runner.workdir / "run_variables.tf"
+    assert linked.is_file() is shared and not linked.is_symlink()
+    if shared:
+        assert 'variable "run_id"' in linked.read_text()
