@@ -83,7 +83,7 @@ def wait_global_probe(
     nodes: list[str] | None = None,
 ) -> ProbeDeployment:
     client = cluster.manager_docker()
-    id_to_name = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
+    id_to_name = {n.id: n.hostname for n in cluster.swarm_nodes()}
     host_to_node = {n.name: n.name for n in cluster.nodes}
 
     def _check() -> ProbeDeployment:

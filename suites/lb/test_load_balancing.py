@@ -112,7 +112,7 @@ INGRESS_READY_TIMEOUT_S = 15.0  # about 3x the delay measured
 def _wait_published_port(cluster: Cluster, client: ProbeTask, svc: str, port: int) -> None:
     """Until the node running ``svc``'s task answers once on ``port``; measure anyway after the deadline."""
     tasks = cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
-    ids = {n.id: n.attrs["Description"]["Hostname"] for n in cluster.manager_docker().nodes.list()}
+    ids = {n.id: n.hostname for n in cluster.swarm_nodes()}
     owner = next((ids[t["NodeID"]] for t in tasks if t["Status"]["State"] == "running"), None)
     if owner is None:
         return
@@ -158,7 +158,7 @@ def test_host_mode_publishing_answers_only_where_tasks_run(plain_overlay: Overla
     replicas = max(1, len(harness_cluster.nodes) - 1)
     svc, port = _published(harness_cluster, harness_labels, "host", replicas)
     tasks = harness_cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
-    ids = {n.id: n.attrs["Description"]["Hostname"] for n in harness_cluster.manager_docker().nodes.list()}
+    ids = {n.id: n.hostname for n in harness_cluster.swarm_nodes()}
     with_task = {ids[t["NodeID"]] for t in tasks if t["Status"]["State"] == "running"}
     client = next(iter(probes.tasks.values()))
     wrong = []

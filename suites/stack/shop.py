@@ -41,7 +41,7 @@ def deploy(cluster: Cluster, stack: str, labels: dict[str, str]) -> None:
 def replicas(cluster: Cluster, stack: str) -> dict[str, list[ProbeTask]]:
     """Every running replica of every service, by short service name."""
     client = cluster.manager_docker()
-    hostnames = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
+    hostnames = {n.id: n.hostname for n in cluster.swarm_nodes()}
 
     def _check() -> dict[str, list[ProbeTask]]:
         out: dict[str, list[ProbeTask]] = {}
