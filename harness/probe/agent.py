@@ -261,27 +261,23 @@ class ServeReply(_Reply):
     udp_port: int = 0
 
 
+# What one `batch` item answers: its probe's reply, or an ErrorReply if it could not run.
 BatchReply: TypeAlias = DnsReply | TcpReply | UdpReply | HttpReply | PingReply | ErrorReply
-Reply: TypeAlias = BatchReply | LoadReply | HoldReply | IfacesReply | ServeReply
-REPLY_TYPES: Final[dict[str, type[Reply]]] = {
+BATCH_REPLY_TYPES: Final[dict[str, type[BatchReply]]] = {
     "dns": DnsReply,
     "tcp": TcpReply,
     "udp": UdpReply,
     "http": HttpReply,
     "ping": PingReply,
-    "load": LoadReply,
-    "hold": HoldReply,
-    "ifaces": IfacesReply,
-    "serve": ServeReply,
 }
 _ERROR_KEYS = frozenset(f.name for f in dataclasses.fields(ErrorReply))
 
 
-def parse_reply(doc: Mapping[str, Any]) -> Reply:
-    """The typed reply for one JSON object the agent printed, by its op; an ErrorReply for
-    what could not run (it carries only op, ok and error)."""
+def parse_batch_reply(doc: Mapping[str, Any]) -> BatchReply:
+    """One item of the list `batch` prints, typed by its op; an ErrorReply for an item that
+    could not run (it carries only op, ok, error and the id)."""
     op = doc.get("op")
-    kind = REPLY_TYPES.get(op) if isinstance(op, str) else None
+    kind = BATCH_REPLY_TYPES.get(op) if isinstance(op, str) else None
     if kind is None or (not doc.get("ok") and set(doc) <= _ERROR_KEYS):
         return ErrorReply.from_dict(doc)
     return kind.from_dict(doc)
@@ -1060,7 +1056,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         _emit(ErrorReply(op="batch", error=f"stdin is not JSON: {exc}").to_dict())
         return 2
     if not isinstance(items, list) or len(items) > BATCH_MAX_ITEMS:
-        _emit(ErrorReply(op="batch", error=f"stdin must be a JSON list of <= {BATCH_MAX_ITEMS} items").to_dict())
+        too_long = f"stdin must be a JSON list of <= {BATCH_MAX_ITEMS} items"
+        _emit(ErrorReply(op="batch", error=too_long).to_dict())
         return 2
     _emit([r.to_dict() for r in run_batch(items)])
     return 0
@@ -1206,10 +1203,10 @@ def cmd_dns(args: argparse.Namespace) -> int:
 
 def cmd_dial(args: argparse.Namespace) -> int:
     """`tcp` and `udp` entry (same arguments, same result shape)."""
-    reply = probe_tcp(args.host, args.port, args.timeout_s) if args.command == "tcp" else probe_udp(
-        args.host, args.port, args.timeout_s
-    )
-    _emit(reply.to_dict())
+    if args.command == "tcp":
+        _emit(probe_tcp(args.host, args.port, args.timeout_s).to_dict())
+    else:
+        _emit(probe_udp(args.host, args.port, args.timeout_s).to_dict())
     return 0
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness import verdict
 from harness.cluster import Cluster
+from harness.probe.agent import HttpReply
 from harness.probe.service import ProbeTask, batch
 from harness.verdict import Symptom
 
@@ -20,10 +21,10 @@ def answers(
     seen: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     for r in results:
-        if r.get("ok"):
-            seen[str(r.get("hostname"))] += 1
+        if isinstance(r, HttpReply) and r.ok:
+            seen[str(r.hostname)] += 1
         else:
-            errors[str(r.get("error"))[:80]] += 1
+            errors[str(r.error)[:80]] += 1
     return {"url": url, "sent": requests, "by_backend": dict(seen), "errors": dict(errors)}
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness import verdict
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
+from harness.probe.agent import BatchReply, HttpReply, TcpReply, UdpReply
 from harness.probe.service import HTTP_PORT, TCP_PORT, UDP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.retry import NotYet, eventually, until_elapsed
 from harness.transport.ssh import raise_first, run_parallel
@@ -192,16 +194,22 @@ def _ops(dst: ProbeTask, proto: str) -> list[dict[str, Any]]:
     raise ValueError(f"unknown protocol {proto!r} (known: {', '.join(PROTOCOLS)})")
 
 
-def _attempt(dst: ProbeTask, proto: str, results: list[dict[str, Any]]) -> Attempt:
+def _answered_by(res: BatchReply) -> str | None:
+    """The hostname of the task that answered a dial (pings carry none)."""
+    return res.hostname if isinstance(res, TcpReply | UdpReply | HttpReply) else None
+
+
+def _attempt(dst: ProbeTask, proto: str, results: Sequence[BatchReply]) -> Attempt:
     """Judge one cell's probe results: answered means by the destination's own task."""
     expected = dst.container_id[:12]
     answered = 0
     problems: list[str] = []
     for res in results:
-        if not res.get("ok"):
-            problems.append(str(res.get("error") or "failed"))
-        elif proto not in ("icmp", "converge") and res.get("hostname") != expected:
-            problems.append(f"answered by {res.get('hostname')!r}, expected the task on {dst.node} ({expected})")
+        if not res.ok:
+            problems.append(str(res.error or "failed"))
+        elif proto not in ("icmp", "converge") and _answered_by(res) != expected:
+            who = _answered_by(res)
+            problems.append(f"answered by {who!r}, expected the task on {dst.node} ({expected})")
         else:
             answered += 1
     return Attempt(len(results), answered, tuple(problems))

@@ -17,6 +17,7 @@ import docker.types
 
 from harness.cluster import Cluster
 from harness.errors import CommandError
+from harness.probe.agent import BatchReply, parse_batch_reply
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
 
@@ -148,7 +149,10 @@ def agent(
         ) from None
 
 
-def batch(cluster: Cluster, task: ProbeTask, ops: list[dict[str, Any]], timeout_s: float = 90.0) -> list[Any]:
+def batch(
+    cluster: Cluster, task: ProbeTask, ops: list[dict[str, Any]], timeout_s: float = 90.0
+) -> list[BatchReply]:
+    """Run ``ops`` as one agent batch inside ``task``; one typed reply per op, in order."""
     result = agent(cluster, task, ["batch"], stdin=ops, timeout_s=timeout_s)
     assert isinstance(result, list)
-    return result
+    return [parse_batch_reply(doc) for doc in result]

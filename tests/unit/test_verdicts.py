@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.probe.agent import DnsReply, TcpReply
 from harness.probe.capture import WireCapture, encrypted_problems, plain_problems
 from harness.probe.dns import NXDOMAIN, absence_problems, address_problems, control
 from harness.probe.lb import spread_problems
@@ -22,8 +23,8 @@ from suites.stack.shop import ALLOWED, expected_edges, leaked, leftover_problems
 NODES = ("node1", "node2", "node3")
 
 
-def _dns(addresses: list[str] | None = None, error: str | None = None) -> dict[str, Any]:
-    return {"op": "dns", "ok": bool(addresses), "addresses": addresses or [], "error": error}
+def _dns(addresses: list[str] | None = None, error: str | None = None) -> DnsReply:
+    return DnsReply(ok=bool(addresses), addresses=tuple(addresses or []), error=error)
 
 
 # --- DNS ---------------------------------------------------------------------------
@@ -64,7 +65,7 @@ PROBES = ProbeDeployment(
 )
 
 
-def _absent(name_result: dict[str, Any], control_result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _absent(name_result: DnsReply, control_result: DnsReply) -> dict[str, DnsReply]:
     ctl, _ = control(PROBES)
     return {"gone": name_result, ctl: control_result}
 
@@ -244,8 +245,8 @@ SHOP_TASKS = {
 }
 
 
-def _dial(ok: bool, connected: bool | None = None, error: str | None = None) -> dict[str, Any]:
-    return {"ok": ok, "connected": ok if connected is None else connected, "error": error}
+def _dial(ok: bool, connected: bool | None = None, error: str | None = None) -> TcpReply:
+    return TcpReply(ok=ok, connected=ok if connected is None else connected, error=error)
 
 
 def test_stack_expected_edges_name_every_replica_and_peer() -> None:
