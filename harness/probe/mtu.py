@@ -18,6 +18,7 @@ from harness import verdict
 from harness.cluster import Cluster
 from harness.inventory.schema import Node
 from harness.probe.agent import BatchReply, HttpReply
+from harness.probe.pairs import PairId
 from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.swarm.bootstrap import swarm_address
 from harness.transport.ssh import raise_first, run_parallel
@@ -69,8 +70,8 @@ class PairMTU:
     body_detail: str
 
     @property
-    def pair(self) -> str:
-        return f"{self.src}->{self.dst}"
+    def pair(self) -> PairId:
+        return PairId(self.src, self.dst)
 
     @property
     def at_mtu_ok(self) -> bool:

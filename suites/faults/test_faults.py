@@ -17,6 +17,7 @@ from harness.doctor.report import run_doctor
 from harness.faults import block_port, partition, stopped_engine
 from harness.probe.image import image_ref
 from harness.probe.matrix import run_matrix, wait_matrix_passes
+from harness.probe.pairs import PairId
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import ProbeDeployment
 from harness.retry import NotYet, eventually, transient_is_not_yet
@@ -106,7 +107,7 @@ def test_blocked_vxlan_pair_is_pinpointed(
     with block_port(harness_cluster, b, a, port, ("udp",)):
         result = run_matrix(harness_cluster, probes, retry_after_s=1)
         doctor = run_doctor(harness_cluster, data_path_port=port)
-    assert sorted(result.failing_pairs()) == sorted([f"{a}->{b}", f"{b}->{a}"]), result.summary()
+    assert sorted(result.failing_pairs()) == sorted([PairId(a, b), PairId(b, a)]), result.summary()
     assert [(p.src, p.dst, p.label) for p in doctor.blocked_ports()] == [(a, b, f"{port}/udp")]
     assert run_matrix(harness_cluster, probes).failing_pairs() == {}
 
