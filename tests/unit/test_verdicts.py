@@ -15,7 +15,7 @@ import pytest
 from harness.probe.agent import DnsReply, TcpReply
 from harness.probe.capture import WireCapture, encrypted_problems, plain_problems
 from harness.probe.dns import NXDOMAIN, absence_problems, address_problems, control
-from harness.probe.lb import spread_problems
+from harness.probe.lb import Answers, spread_problems
 from harness.probe.service import ProbeDeployment, ProbeTask
 from suites.faults.checks import converged_problems, spec_version
 from suites.stack.shop import ALLOWED, expected_edges, leaked, leftover_problems, unreachable
@@ -126,14 +126,9 @@ def test_dns_a_node_without_the_control_result_is_not_proven() -> None:
 BACKENDS = {"aaa", "bbb", "ccc"}
 
 
-def _answers(by_backend: dict[str, int], errors: dict[str, int] | None = None) -> dict[str, Any]:
+def _answers(by_backend: dict[str, int], errors: dict[str, int] | None = None) -> Answers:
     errors = errors or {}
-    return {
-        "url": "http://web:8080/",
-        "sent": sum(by_backend.values()) + sum(errors.values()),
-        "by_backend": by_backend,
-        "errors": errors,
-    }
+    return Answers("http://web:8080/", sum(by_backend.values()) + sum(errors.values()), by_backend, errors)
 
 
 def test_lb_an_even_spread_passes() -> None:
