@@ -29,7 +29,7 @@ from harness import verdict
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.agent import BatchReply, HttpReply, TcpReply, UdpReply
-from harness.probe.pairs import CellId, PairId
+from harness.probe.pairs import CellId, OnPair, PairId
 from harness.probe.service import HTTP_PORT, TCP_PORT, UDP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.retry import NotYet, eventually, until_elapsed
 from harness.transport.ssh import raise_first, run_parallel
@@ -60,17 +60,13 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class PairCheck:
+class PairCheck(OnPair):
     src: str
     dst: str
     protocol: str
     ok: bool
     detail: str
     attempts: tuple[Attempt, ...] = ()
-
-    @property
-    def pair(self) -> PairId:
-        return PairId(self.src, self.dst)
 
     @property
     def flaky(self) -> bool:
@@ -167,7 +163,9 @@ class MatrixResult:
             "pass_rule": "a cell passes when every probe of one pass is answered by the destination's task",
             "probes_per_pass": PROBES,
             "retried": self.retried,
-            "flaky": [{"pair": str(c.pair), "protocol": c.protocol, "detail": c.detail} for c in self.flaky()],
+            "flaky": [
+                {"pair": str(c.pair), "protocol": c.protocol, "detail": c.detail} for c in self.flaky()
+            ],
             "converge_s": {str(pair): s for pair, s in self.converge_s.items()},
             "checks": [{**asdict(c), "lost": c.lost, "sent": c.sent, "flaky": c.flaky} for c in self.checks],
             "summary": self.summary(),

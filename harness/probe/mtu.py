@@ -18,7 +18,7 @@ from harness import verdict
 from harness.cluster import Cluster
 from harness.inventory.schema import Node
 from harness.probe.agent import BatchReply, HttpReply
-from harness.probe.pairs import PairId
+from harness.probe.pairs import OnPair
 from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.swarm.bootstrap import swarm_address
 from harness.transport.ssh import raise_first, run_parallel
@@ -55,7 +55,7 @@ def refusal(res: BatchReply) -> str:
 
 
 @dataclass(frozen=True)
-class PairMTU:
+class PairMTU(OnPair):
     src: str
     dst: str
     overlay_mtu: int
@@ -68,10 +68,6 @@ class PairMTU:
     measured_detail: str
     body_intact: bool
     body_detail: str
-
-    @property
-    def pair(self) -> PairId:
-        return PairId(self.src, self.dst)
 
     @property
     def at_mtu_ok(self) -> bool:

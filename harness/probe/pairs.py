@@ -34,14 +34,21 @@ class PairId:
         return PairId(self.dst, self.src)
 
 
+class OnPair:
+    """Mixin for a record about one ordered pair: its ``src`` and ``dst`` fields name the pair."""
+
+    src: str
+    dst: str
+
+    @property
+    def pair(self) -> PairId:
+        return PairId(self.src, self.dst)
+
+
 @dataclass(frozen=True)
-class CellId:
+class CellId(OnPair):
     """One protocol between one ordered pair: the unit the matrix probes, retries and judges."""
 
     src: str
     dst: str
     protocol: str
-
-    @property
-    def pair(self) -> PairId:
-        return PairId(self.src, self.dst)
