@@ -6,7 +6,8 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from docker import DockerClient
@@ -22,6 +23,46 @@ T = TypeVar("T")
 
 LABEL_RUN = "com.swarm-harness.run"
 LABEL_TEST = "com.swarm-harness.test"
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    """One node as a manager lists it (``docker node inspect``), read once from the raw attrs.
+
+    The SDK hands out nested dicts; every reader used to walk ``attrs["Description"]
+    ["Hostname"]`` itself. Keys a node does not report (a worker has no ManagerStatus,
+    a node just joining may lack its engine description) take the defaults below.
+    """
+
+    id: str
+    hostname: str
+    role: str = ""  # Spec.Role: manager or worker
+    availability: str = ""  # Spec.Availability: active, pause or drain
+    state: str = ""  # Status.State: ready, down, unknown, disconnected
+    engine_version: str = ""  # Description.Engine.EngineVersion
+    addr: str = ""  # Status.Addr: the address the manager sees the node at
+    leader: bool = False  # ManagerStatus.Leader
+    reachability: str | None = None  # ManagerStatus.Reachability; None for a worker
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)  # Spec.Labels
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> SwarmNode:
+        spec = attrs.get("Spec") or {}
+        desc = attrs.get("Description") or {}
+        status = attrs.get("Status") or {}
+        manager = attrs.get("ManagerStatus")
+        return cls(
+            id=str(attrs.get("ID", "")),
+            hostname=str(desc.get("Hostname", "")),
+            role=str(spec.get("Role", "")),
+            availability=str(spec.get("Availability", "")),
+            state=str(status.get("State", "")),
+            engine_version=str((desc.get("Engine") or {}).get("EngineVersion", "")),
+            addr=str(status.get("Addr", "")),
+            leader=bool((manager or {}).get("Leader", False)),
+            reachability=None if manager is None else str(manager.get("Reachability", "")),
+            labels=dict(spec.get("Labels") or {}),
+        )
 
 
 class Cluster:
@@ -61,6 +102,11 @@ class Cluster:
 
     def manager_docker(self) -> DockerClient:
         return self.docker(self.first_manager)
+
+    def swarm_nodes(self, via: str | Node | None = None) -> list[SwarmNode]:
+        """Every node as the manager ``via`` (the first manager by default) lists it now."""
+        client = self.docker(via) if via is not None else self.manager_docker()
+        return [SwarmNode.from_attrs(n.attrs) for n in client.nodes.list()]
 
     def run(self, node: str | Node, command: str, timeout_s: float = 120.0) -> Result:
         return self.host(node).run(command, timeout_s=timeout_s)

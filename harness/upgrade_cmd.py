@@ -130,11 +130,7 @@ def _check_release(lab: str, to_release: str, nodes: list[str]) -> None:
 
 def _warn_drained(cluster: Cluster) -> None:
     """A node left drained by an earlier, stopped upgrade is said before this one starts."""
-    drained = [
-        n.attrs["Description"]["Hostname"]
-        for n in cluster.manager_docker().nodes.list()
-        if n.attrs.get("Spec", {}).get("Availability") == "drain"
-    ]
+    drained = [n.hostname for n in cluster.swarm_nodes() if n.availability == "drain"]
     if drained:
         log.warning(
             "drained before this upgrade (an earlier upgrade stopped there): %s; "

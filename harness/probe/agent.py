@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import errno
 import hashlib
 import http.client
@@ -47,12 +48,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeAlias
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, TypeAlias, TypeVar
 
 AGENT_VERSION = "1"
-
-Result: TypeAlias = dict[str, Any]
 
 # --- limits: every loop and buffer in this file is bounded by one of these ----------------------
 BYTES_CAP = 64 * 1024 * 1024  # largest /bytes body served (and read back by `http`)
@@ -82,6 +82,206 @@ ICMP_ECHO_REQUEST = 8
 ICMP_TIME_EXCEEDED = 11
 
 DEFAULT_UNHEALTHY_FILE = "/tmp/unhealthy"
+
+
+# ================================================================================================
+# replies: the JSON each command prints, as dataclasses the harness reads it back into
+# ================================================================================================
+#
+# One definition for both ends: the agent builds these and prints ``to_dict()``; the
+# harness imports them from ``harness.probe.agent`` and reads the JSON back with
+# ``from_dict`` (or ``parse_reply``). Field order is the JSON's key order.
+
+
+class _Omitted:
+    """The value of a field whose key the reply leaves out (``None`` is printed as null).
+
+    Falsy, as the missing key was to ``dict.get``.
+    """
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED: Final = _Omitted()
+
+_R = TypeVar("_R", bound="_Reply")
+
+
+class _Reply:
+    """JSON plumbing shared by the reply dataclasses."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, keys in field order; OMITTED fields are left out."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not OMITTED:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls: type[_R], doc: Mapping[str, Any]) -> _R:
+        """Read a reply back: keys the JSON lacks keep their defaults, unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        make: Callable[..., _R] = cls
+        return make(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc.items() if k in names})
+
+
+@dataclass(frozen=True)
+class ErrorReply(_Reply):
+    """A command or batch item that could not run at all (bad item, bad stdin, serve failing)."""
+
+    op: Any = None  # the op asked for, whatever the caller sent (None: the item was no object)
+    ok: bool = False
+    error: str = ""
+    id: Any = OMITTED  # a batch item's id, copied when the item had one
+
+
+@dataclass(frozen=True)
+class DnsReply(_Reply):
+    op: str = "dns"
+    name: str = ""
+    ok: bool = False
+    addresses: tuple[str, ...] = ()
+    error: str | None = None  # "NXDOMAIN" when the resolver answered "no such name"
+    duration_s: float = 0.0
+    id: Any = OMITTED
+
+
+@dataclass(frozen=True)
+class TcpReply(_Reply):
+    op: str = "tcp"
+    target: str = ""  # host:port
+    ok: bool = False  # connected and read the greeting
+    connected: bool = False
+    hostname: str | None = None  # the greeting: the serving container's hostname
+    error: str | None = None
+    duration_s: float = 0.0
+    id: Any = OMITTED
+
+
+@dataclass(frozen=True)
+class UdpReply(_Reply):
+    op: str = "udp"
+    target: str = ""  # host:port
+    ok: bool = False  # the token came back
+    hostname: str | None = None
+    attempts: int = 0  # datagrams sent
+    error: str | None = None
+    duration_s: float = 0.0
+    id: Any = OMITTED
+
+
+@dataclass(frozen=True)
+class HttpReply(_Reply):
+    op: str = "http"
+    url: str = ""
+    ok: bool = False
+    status: int | None = None
+    hostname: str | None = None  # from a JSON body (`/`, `/slow`)
+    version: str | None = None
+    error: str | None = None
+    bytes: int | _Omitted = OMITTED  # body length, for `/bytes` or a body with X-Sha256
+    intact: bool | _Omitted = OMITTED  # that body matched its X-Sha256
+    duration_s: float = 0.0
+    id: Any = OMITTED
+
+
+@dataclass(frozen=True)
+class PingReply(_Reply):
+    op: str = "ping"
+    target: str = ""
+    address: str | None = None
+    size: int = 0
+    df: bool = False
+    ok: bool = False  # at least one echo came back
+    received: int = 0
+    sent: int = 0
+    rtt_ms: tuple[float, ...] = ()
+    error: str | None = None
+    mtu: int | _Omitted | None = OMITTED  # the path MTU, after EMSGSIZE (None: unreadable)
+    loss_error: str | _Omitted | None = OMITTED  # why the lost echoes were lost, when some came back
+    duration_s: float = 0.0
+    id: Any = OMITTED
+
+
+@dataclass(frozen=True)
+class LoadReply(_Reply):
+    op: str = "load"
+    url: str = ""
+    sent: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # by error text
+    versions: dict[str, int] = field(default_factory=dict)  # answers by image version
+    hostnames: dict[str, int] = field(default_factory=dict)  # answers by task hostname
+    longest_gap_s: float = 0.0
+    first_failure_s: float | None = None  # seconds after the load's start
+    last_failure_s: float | None = None
+    stopped_early: bool = False
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class HoldReply(_Reply):
+    op: str = "hold"
+    target: str = ""  # host:port
+    ok: bool = False  # the connection lasted
+    connected: bool = False
+    hostname: str | None = None
+    broken_at_s: float | None = None
+    exchanges: int = 0
+    error: str | None = None
+    stopped_early: bool | _Omitted = OMITTED  # left out when the connect itself failed
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class IfacesReply(_Reply):
+    op: str = "ifaces"
+    ok: bool = True
+    hostname: str = ""
+    interfaces: tuple[str, ...] = ()
+    netns: str = ""  # e.g. "net:[4026531840]"
+
+
+@dataclass(frozen=True)
+class ServeReply(_Reply):
+    op: str = "serve"
+    ok: bool = True
+    pid: int = 0
+    hostname: str = ""
+    agent_version: str = ""
+    http_port: int = 0
+    tcp_port: int = 0
+    udp_port: int = 0
+
+
+# What one `batch` item answers: its probe's reply, or an ErrorReply if it could not run.
+BatchReply: TypeAlias = DnsReply | TcpReply | UdpReply | HttpReply | PingReply | ErrorReply
+BATCH_REPLY_TYPES: Final[dict[str, type[BatchReply]]] = {
+    "dns": DnsReply,
+    "tcp": TcpReply,
+    "udp": UdpReply,
+    "http": HttpReply,
+    "ping": PingReply,
+}
+_ERROR_KEYS = frozenset(f.name for f in dataclasses.fields(ErrorReply))
+
+
+def parse_batch_reply(doc: Mapping[str, Any]) -> BatchReply:
+    """One item of the list `batch` prints, typed by its op; an ErrorReply for an item that
+    could not run (it carries only op, ok, error and the id)."""
+    op = doc.get("op")
+    kind = BATCH_REPLY_TYPES.get(op) if isinstance(op, str) else None
+    if kind is None or (not doc.get("ok") and set(doc) <= _ERROR_KEYS):
+        return ErrorReply.from_dict(doc)
+    return kind.from_dict(doc)
 
 
 # ================================================================================================
@@ -357,7 +557,7 @@ def cmd_ifaces(args: argparse.Namespace) -> int:
         netns = os.readlink("/proc/self/ns/net")  # e.g. "net:[4026531840]": the namespace's identity
     except OSError as exc:
         netns = f"unreadable: {error_text(exc)}"
-    _emit({"op": "ifaces", "ok": True, "hostname": socket.gethostname(), "interfaces": names, "netns": netns})
+    _emit(IfacesReply(hostname=socket.gethostname(), interfaces=tuple(names), netns=netns).to_dict())
     return 0
 
 
@@ -374,7 +574,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the three servers until SIGTERM/SIGINT."""
     if os.environ.get("PROBE_FAIL_START") == "1":
-        _emit({"op": "serve", "ok": False, "error": "PROBE_FAIL_START=1"})
+        _emit(ErrorReply(op="serve", error="PROBE_FAIL_START=1").to_dict())
         return BROKEN_EXIT_CODE
     stop = StopFlag()
     try:
@@ -384,7 +584,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         udp.bind((args.bind, args.udp_port))
     except OSError as exc:
-        _emit({"op": "serve", "ok": False, "error": error_text(exc)})
+        _emit(ErrorReply(op="serve", error=error_text(exc)).to_dict())
         return 1
     _install_stop_handlers(stop)
     threads = [
@@ -395,16 +595,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for thread in threads:
         thread.start()
     _emit(
-        {
-            "op": "serve",
-            "ok": True,
-            "pid": os.getpid(),
-            "hostname": socket.gethostname(),
-            "agent_version": AGENT_VERSION,
-            "http_port": httpd.server_address[1],
-            "tcp_port": tcpd.server_address[1],
-            "udp_port": udp.getsockname()[1],
-        }
+        ServeReply(
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            agent_version=AGENT_VERSION,
+            http_port=httpd.server_address[1],
+            tcp_port=tcpd.server_address[1],
+            udp_port=udp.getsockname()[1],
+        ).to_dict()
     )
     while not stop.wait(1.0):
         pass  # serve is long-running by design; a signal ends it
@@ -424,13 +622,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ================================================================================================
 
 
-def probe_dns(name: str, timeout_s: float = 5.0) -> Result:
+def probe_dns(name: str, timeout_s: float = 5.0) -> DnsReply:
     """Resolve ``name`` like the application would (getaddrinfo => /etc/hosts + Docker DNS).
 
     getaddrinfo has no timeout, so it runs in a daemon thread we stop waiting for.
     """
     start = time.monotonic()
-    result: Result = {"op": "dns", "name": name, "ok": False, "addresses": [], "error": None}
+    ok = False
+    addresses: tuple[str, ...] = ()
+    error: str | None = None
     box: dict[str, Any] = {}
 
     def work() -> None:
@@ -443,48 +643,48 @@ def probe_dns(name: str, timeout_s: float = 5.0) -> Result:
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
-        result["error"] = "timeout"
+        error = "timeout"
     elif "exc" in box:
         exc = box["exc"]
         if isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_NONAME:
-            result["error"] = "NXDOMAIN"
+            error = "NXDOMAIN"
         elif isinstance(exc, socket.gaierror):
-            result["error"] = f"{exc.strerror} (gaierror {exc.errno})"
+            error = f"{exc.strerror} (gaierror {exc.errno})"
         else:
-            result["error"] = error_text(exc)
+            error = error_text(exc)
     else:
-        result["addresses"] = sorted({str(info[4][0]) for info in box["infos"]})
-        result["ok"] = True
-    result["duration_s"] = _elapsed(start)
-    return result
+        addresses = tuple(sorted({str(info[4][0]) for info in box["infos"]}))
+        ok = True
+    return DnsReply(name=name, ok=ok, addresses=addresses, error=error, duration_s=_elapsed(start))
 
 
-def probe_tcp(host: str, port: int, timeout_s: float = 3.0) -> Result:
+def probe_tcp(host: str, port: int, timeout_s: float = 3.0) -> TcpReply:
     """Connect and read the greeting; ``ok`` needs both, ``connected`` says how far we got."""
     start = time.monotonic()
-    result: Result = {
-        "op": "tcp",
-        "target": f"{host}:{port}",
-        "ok": False,
-        "connected": False,
-        "hostname": None,
-        "error": None,
-    }
+    ok = connected = False
+    hostname: str | None = None
+    error: str | None = None
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            result["connected"] = True
+            connected = True
             sock.settimeout(timeout_s)
             with sock.makefile("rb") as fh:
                 line = _read_line(fh)
-            result["hostname"] = line.decode("utf-8", "replace").strip()
-            result["ok"] = True
+            hostname = line.decode("utf-8", "replace").strip()
+            ok = True
     except Exception as exc:
-        result["error"] = error_text(exc)
-    result["duration_s"] = _elapsed(start)
-    return result
+        error = error_text(exc)
+    return TcpReply(
+        target=f"{host}:{port}",
+        ok=ok,
+        connected=connected,
+        hostname=hostname,
+        error=error,
+        duration_s=_elapsed(start),
+    )
 
 
-def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3) -> Result:
+def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3) -> UdpReply:
     """Send a unique token and wait for its echo.
 
     UDP may drop a datagram, so the token is re-sent up to ``attempts`` times within
@@ -495,20 +695,16 @@ def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3) -
     start = time.monotonic()
     deadline = start + timeout_s
     token = f"probe-{uuid.uuid4().hex}"
-    result: Result = {
-        "op": "udp",
-        "target": f"{host}:{port}",
-        "ok": False,
-        "hostname": None,
-        "attempts": 0,
-        "error": None,
-    }
+    ok = False
+    hostname: str | None = None
+    sent = 0
+    error: str | None = None
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.connect((_resolve_ipv4(host), port))
             for attempt in range(attempts):
                 sock.send(token.encode())
-                result["attempts"] = attempt + 1
+                sent = attempt + 1
                 slot_end = min(deadline, time.monotonic() + timeout_s / attempts)
                 if attempt == attempts - 1:
                     slot_end = deadline
@@ -523,53 +719,54 @@ def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3) -
                     except ValueError:
                         continue
                     if isinstance(doc, dict) and doc.get("echo") == token:
-                        result["ok"] = True
-                        result["hostname"] = doc.get("hostname")
+                        ok = True
+                        hostname = doc.get("hostname")
                         break
-                if result["ok"] or time.monotonic() >= deadline:
+                if ok or time.monotonic() >= deadline:
                     break
-            if not result["ok"]:
-                result["error"] = "timeout"
+            if not ok:
+                error = "timeout"
     except Exception as exc:
-        result["error"] = error_text(exc)
-    result["duration_s"] = _elapsed(start)
-    return result
+        error = error_text(exc)
+    return UdpReply(
+        target=f"{host}:{port}",
+        ok=ok,
+        hostname=hostname,
+        attempts=sent,
+        error=error,
+        duration_s=_elapsed(start),
+    )
 
 
 # urllib would otherwise honour http_proxy from the container environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def probe_http(url: str, timeout_s: float = 3.0) -> Result:
+def probe_http(url: str, timeout_s: float = 3.0) -> HttpReply:
     """GET ``url``; pick out hostname/version from JSON bodies and verify /bytes checksums."""
     start = time.monotonic()
     path = urllib.parse.urlsplit(url).path or "/"
-    result: Result = {
-        "op": "http",
-        "url": url,
-        "ok": False,
-        "status": None,
-        "hostname": None,
-        "version": None,
-        "error": None,
-    }
+    ok = False
+    status: int | None = None
+    hostname: str | None = None
+    version: str | None = None
+    error: str | None = None
     is_bytes = path == "/bytes"
-    if is_bytes:
-        result["bytes"] = 0
-        result["intact"] = False
+    length: int | _Omitted = 0 if is_bytes else OMITTED
+    intact: bool | _Omitted = False if is_bytes else OMITTED
     try:
-        status: int
+        code: int
         headers: Any
         try:
             with _OPENER.open(url, timeout=timeout_s) as resp:
-                status = resp.status
+                code = resp.status
                 headers = resp.headers
                 body: bytes = resp.read(BYTES_CAP + 1)
         except urllib.error.HTTPError as exc:
-            status = exc.code
+            code = exc.code
             headers = exc.headers
             body = exc.read(LINE_LIMIT) if exc.fp is not None else b""
-        result["status"] = status
+        status = code
         content_type = str(headers.get("Content-Type", ""))
         if content_type.startswith("application/json"):
             try:
@@ -577,22 +774,31 @@ def probe_http(url: str, timeout_s: float = 3.0) -> Result:
             except ValueError:
                 doc = None
             if isinstance(doc, dict):
-                result["hostname"] = doc.get("hostname")
-                result["version"] = doc.get("version")
+                hostname = doc.get("hostname")
+                version = doc.get("version")
         digest = headers.get("X-Sha256")
         if is_bytes or digest is not None:
-            result["bytes"] = len(body)
-            result["intact"] = digest is not None and hashlib.sha256(body).hexdigest() == str(digest).lower()
-        if not 200 <= status < 300:
-            result["error"] = f"HTTP {status}"
-        elif (is_bytes or digest is not None) and not result["intact"]:
-            result["error"] = "missing X-Sha256 header" if digest is None else "sha256 mismatch"
+            length = len(body)
+            intact = digest is not None and hashlib.sha256(body).hexdigest() == str(digest).lower()
+        if not 200 <= code < 300:
+            error = f"HTTP {code}"
+        elif (is_bytes or digest is not None) and not intact:
+            error = "missing X-Sha256 header" if digest is None else "sha256 mismatch"
         else:
-            result["ok"] = True
+            ok = True
     except Exception as exc:
-        result["error"] = error_text(exc)
-    result["duration_s"] = _elapsed(start)
-    return result
+        error = error_text(exc)
+    return HttpReply(
+        url=url,
+        ok=ok,
+        status=status,
+        hostname=hostname,
+        version=version,
+        error=error,
+        bytes=length,
+        intact=intact,
+        duration_s=_elapsed(start),
+    )
 
 
 # --- ping -----------------------------------------------------------------------------------------
@@ -680,7 +886,7 @@ def probe_ping(
     timeout_s: float = 2.0,
     df: bool = False,
     interval_s: float = 0.2,
-) -> Result:
+) -> PingReply:
     """ICMP echo with an exact payload size; with ``df`` it proves the path MTU.
 
     ``ok`` is true when at least one reply came back (ping(8) semantics); compare
@@ -689,39 +895,40 @@ def probe_ping(
     rather than silently fragmented.
     """
     start = time.monotonic()
-    result: Result = {
-        "op": "ping",
-        "target": host,
-        "address": None,
-        "size": size,
-        "df": df,
-        "ok": False,
-        "received": 0,
-        "sent": 0,
-        "rtt_ms": [],
-        "error": None,
-    }
+    resolved: str | None = None
+    sent = received = 0
+    rtt_ms: list[float] = []
+    path_mtu: int | _Omitted | None = OMITTED
+
+    def reply(error: str | None, ok: bool = False, loss_error: str | _Omitted | None = OMITTED) -> PingReply:
+        return PingReply(
+            target=host,
+            address=resolved,
+            size=size,
+            df=df,
+            ok=ok,
+            received=received,
+            sent=sent,
+            rtt_ms=tuple(rtt_ms),
+            error=error,
+            mtu=path_mtu,
+            loss_error=loss_error,
+            duration_s=_elapsed(start),
+        )
+
     if not 0 <= size <= PING_MAX_SIZE or not 1 <= count <= PING_MAX_COUNT:
-        result["error"] = f"bad arguments: size must be 0..{PING_MAX_SIZE}, count 1..{PING_MAX_COUNT}"
-        result["duration_s"] = _elapsed(start)
-        return result
+        return reply(f"bad arguments: size must be 0..{PING_MAX_SIZE}, count 1..{PING_MAX_COUNT}")
     try:
         address = _resolve_ipv4(host)
-        result["address"] = address
+        resolved = address
     except Exception as exc:
-        result["error"] = error_text(exc)
-        result["duration_s"] = _elapsed(start)
-        return result
+        return reply(error_text(exc))
     try:
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     except PermissionError:
-        result["error"] = "EPERM: raw ICMP socket needs root or CAP_NET_RAW"
-        result["duration_s"] = _elapsed(start)
-        return result
+        return reply("EPERM: raw ICMP socket needs root or CAP_NET_RAW")
     except OSError as exc:
-        result["error"] = error_text(exc)
-        result["duration_s"] = _elapsed(start)
-        return result
+        return reply(error_text(exc))
     last_error: str | None = None
     with sock:
         try:
@@ -729,9 +936,7 @@ def probe_ping(
                 sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         except OSError as exc:
-            result["error"] = error_text(exc)
-            result["duration_s"] = _elapsed(start)
-            return result
+            return reply(error_text(exc))
         ident = _next_ident()
         payload = _pattern(size)
         for seq in range(1, count + 1):
@@ -744,12 +949,12 @@ def probe_ping(
             except OSError as exc:
                 if exc.errno == errno.EMSGSIZE:
                     mtu = _path_mtu(sock, address)
-                    result["mtu"] = mtu
+                    path_mtu = mtu
                     last_error = f"EMSGSIZE (exceeds path MTU {mtu if mtu is not None else 'unknown'})"
                 else:
                     last_error = error_text(exc)
                 break  # the next packet would fail the same way
-            result["sent"] += 1
+            sent += 1
             deadline = sent_at + timeout_s
             outcome: str | None = "timeout"
             while (remaining := deadline - time.monotonic()) > 0:
@@ -766,20 +971,16 @@ def probe_ping(
                     continue
                 kind, text = verdict
                 if kind == "reply":
-                    result["received"] += 1
-                    result["rtt_ms"].append(round((time.monotonic() - sent_at) * 1000.0, 3))
+                    received += 1
+                    rtt_ms.append(round((time.monotonic() - sent_at) * 1000.0, 3))
                     outcome = None
                 else:
                     outcome = text
                 break
             if outcome is not None:
                 last_error = outcome
-    result["ok"] = result["received"] > 0
-    result["error"] = None if result["ok"] else last_error
-    if result["ok"] and result["received"] < result["sent"]:
-        result["loss_error"] = last_error
-    result["duration_s"] = _elapsed(start)
-    return result
+    ok = received > 0
+    return reply(None if ok else last_error, ok, last_error if ok and received < sent else OMITTED)
 
 
 # ================================================================================================
@@ -819,7 +1020,7 @@ def _item_bool(item: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def _item_call(item: dict[str, Any]) -> Callable[[], Result]:
+def _item_call(item: dict[str, Any]) -> Callable[[], BatchReply]:
     """Validate one batch item and bind it to its probe; raises ValueError on a bad item."""
     op = item.get("op")
     if op == "dns":
@@ -848,31 +1049,31 @@ def _item_call(item: dict[str, Any]) -> Callable[[], Result]:
     raise ValueError(f"unknown op {op!r} (expected dns, tcp, udp, http or ping)")
 
 
-def run_batch(items: list[Any]) -> list[Result]:
+def run_batch(items: list[Any]) -> list[BatchReply]:
     """Run probes concurrently, keeping input order; a bad item yields an error result, not a crash."""
-    results: list[Result | None] = [None] * len(items)
+    results: list[BatchReply | None] = [None] * len(items)
     with concurrent.futures.ThreadPoolExecutor(max_workers=BATCH_WORKERS) as pool:
-        futures: dict[concurrent.futures.Future[Result], int] = {}
+        futures: dict[concurrent.futures.Future[BatchReply], int] = {}
         for index, item in enumerate(items):
             if not isinstance(item, dict):
-                results[index] = {"op": None, "ok": False, "error": "bad item: not an object"}
+                results[index] = ErrorReply(op=None, error="bad item: not an object")
                 continue
             try:
                 call = _item_call(item)
             except ValueError as exc:
-                results[index] = {"op": item.get("op"), "ok": False, "error": f"bad item: {exc}"}
+                results[index] = ErrorReply(op=item.get("op"), error=f"bad item: {exc}")
                 continue
             futures[pool.submit(call)] = index
         for future, index in futures.items():
             try:
                 results[index] = future.result()
             except Exception as exc:  # a probe bug must not lose the whole row
-                results[index] = {"op": items[index].get("op"), "ok": False, "error": error_text(exc)}
-    final: list[Result] = []
+                results[index] = ErrorReply(op=items[index].get("op"), error=error_text(exc))
+    final: list[BatchReply] = []
     for item, res in zip(items, results, strict=True):
         assert res is not None
         if isinstance(item, dict) and "id" in item:
-            res["id"] = item["id"]
+            res = dataclasses.replace(res, id=item["id"])
         final.append(res)
     return final
 
@@ -882,14 +1083,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         items = json.loads(sys.stdin.read())
     except ValueError as exc:
-        _emit({"op": "batch", "ok": False, "error": f"stdin is not JSON: {exc}"})
+        _emit(ErrorReply(op="batch", error=f"stdin is not JSON: {exc}").to_dict())
         return 2
     if not isinstance(items, list) or len(items) > BATCH_MAX_ITEMS:
-        _emit(
-            {"op": "batch", "ok": False, "error": f"stdin must be a JSON list of <= {BATCH_MAX_ITEMS} items"}
-        )
+        too_long = f"stdin must be a JSON list of <= {BATCH_MAX_ITEMS} items"
+        _emit(ErrorReply(op="batch", error=too_long).to_dict())
         return 2
-    _emit(run_batch(items))
+    _emit([r.to_dict() for r in run_batch(items)])
     return 0
 
 
@@ -904,7 +1104,7 @@ def run_load(
     interval_s: float = 0.05,
     timeout_s: float = 2.0,
     stop: StopFlag | threading.Event | None = None,
-) -> Result:
+) -> LoadReply:
     """Sequential GETs (a new connection each, so the VIP load balancer picks per request).
 
     ``longest_gap_s`` is the longest time without a successful response: between two
@@ -927,20 +1127,20 @@ def run_load(
         res = probe_http(url, timeout_s)
         now = time.monotonic() - start
         sent += 1
-        if res["ok"]:
+        if res.ok:
             successes += 1
             if last_ok is not None:
                 longest_gap = max(longest_gap, now - last_ok)
             else:
                 first_ok = now
             last_ok = now
-            version = str(res.get("version"))
-            hostname = str(res.get("hostname"))
+            version = str(res.version)
+            hostname = str(res.hostname)
             versions[version] = versions.get(version, 0) + 1
             hostnames[hostname] = hostnames.get(hostname, 0) + 1
         else:
             failed += 1
-            text = str(res.get("error"))
+            text = str(res.error)
             errors[text] = errors.get(text, 0) + 1
             if first_failure is None:
                 first_failure = now
@@ -954,20 +1154,19 @@ def run_load(
     elif last_ok is not None and first_ok is not None:
         # An outage that began before the first or outlasted the last success counts too.
         longest_gap = max(longest_gap, first_ok, total - last_ok)
-    return {
-        "op": "load",
-        "url": url,
-        "sent": sent,
-        "failed": failed,
-        "errors": errors,
-        "versions": versions,
-        "hostnames": hostnames,
-        "longest_gap_s": round(longest_gap, 6),
-        "first_failure_s": None if first_failure is None else round(first_failure, 6),
-        "last_failure_s": None if last_failure is None else round(last_failure, 6),
-        "stopped_early": stop.is_set(),
-        "duration_s": round(total, 6),
-    }
+    return LoadReply(
+        url=url,
+        sent=sent,
+        failed=failed,
+        errors=errors,
+        versions=versions,
+        hostnames=hostnames,
+        longest_gap_s=round(longest_gap, 6),
+        first_failure_s=None if first_failure is None else round(first_failure, 6),
+        last_failure_s=None if last_failure is None else round(last_failure, 6),
+        stopped_early=stop.is_set(),
+        duration_s=round(total, 6),
+    )
 
 
 def run_hold(
@@ -977,32 +1176,25 @@ def run_hold(
     interval_s: float = 1.0,
     timeout_s: float = 3.0,
     stop: StopFlag | threading.Event | None = None,
-) -> Result:
+) -> HoldReply:
     """Keep one TCP connection through the event under test; report when (if) it broke."""
     stop = stop or threading.Event()
     start = time.monotonic()
-    result: Result = {
-        "op": "hold",
-        "target": f"{host}:{port}",
-        "ok": False,
-        "connected": False,
-        "hostname": None,
-        "broken_at_s": None,
-        "exchanges": 0,
-        "error": None,
-    }
+    target = f"{host}:{port}"
     try:
         sock = socket.create_connection((host, port), timeout=timeout_s)
     except Exception as exc:
-        result["error"] = f"connect: {error_text(exc)}"
-        result["broken_at_s"] = _elapsed(start)
-        result["duration_s"] = _elapsed(start)
-        return result
+        error = f"connect: {error_text(exc)}"
+        return HoldReply(target=target, broken_at_s=_elapsed(start), error=error, duration_s=_elapsed(start))
+    ok = False
+    hostname: str | None = None
+    broken_at: float | None = None
+    exchanges = 0
+    failure: str | None = None
     with sock, sock.makefile("rb") as reader:
         sock.settimeout(timeout_s)
-        result["connected"] = True
         try:
-            result["hostname"] = _read_line(reader).decode("utf-8", "replace").strip()
+            hostname = _read_line(reader).decode("utf-8", "replace").strip()
             for seq in range(HOLD_MAX_EXCHANGES):
                 if stop.is_set() or time.monotonic() - start >= duration_s:
                     break
@@ -1011,42 +1203,52 @@ def run_hold(
                 echoed = _read_line(reader)
                 if echoed != message:
                     raise ValueError("echo mismatch")
-                result["exchanges"] += 1
+                exchanges += 1
                 remaining = duration_s - (time.monotonic() - start)
                 if remaining <= 0:
                     break
                 stop.wait(min(max(interval_s, MIN_INTERVAL_S), remaining))
-            result["ok"] = True
+            ok = True
         except Exception as exc:
-            result["error"] = error_text(exc) if not isinstance(exc, ValueError) else str(exc)
-            result["broken_at_s"] = _elapsed(start)
-    result["stopped_early"] = stop.is_set()
-    result["duration_s"] = _elapsed(start)
-    return result
+            failure = error_text(exc) if not isinstance(exc, ValueError) else str(exc)
+            broken_at = _elapsed(start)
+    return HoldReply(
+        target=target,
+        ok=ok,
+        connected=True,
+        hostname=hostname,
+        broken_at_s=broken_at,
+        exchanges=exchanges,
+        error=failure,
+        stopped_early=stop.is_set(),
+        duration_s=_elapsed(start),
+    )
 
 
 def cmd_dns(args: argparse.Namespace) -> int:
     """`dns` entry."""
-    _emit(probe_dns(args.name, args.timeout_s))
+    _emit(probe_dns(args.name, args.timeout_s).to_dict())
     return 0
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
     """`tcp` and `udp` entry (same arguments, same result shape)."""
-    probe = probe_tcp if args.command == "tcp" else probe_udp
-    _emit(probe(args.host, args.port, args.timeout_s))
+    if args.command == "tcp":
+        _emit(probe_tcp(args.host, args.port, args.timeout_s).to_dict())
+    else:
+        _emit(probe_udp(args.host, args.port, args.timeout_s).to_dict())
     return 0
 
 
 def cmd_http(args: argparse.Namespace) -> int:
     """`http` entry."""
-    _emit(probe_http(args.url, args.timeout_s))
+    _emit(probe_http(args.url, args.timeout_s).to_dict())
     return 0
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
     """`ping` entry."""
-    _emit(probe_ping(args.host, args.size, args.count, args.timeout_s, args.df, args.interval_s))
+    _emit(probe_ping(args.host, args.size, args.count, args.timeout_s, args.df, args.interval_s).to_dict())
     return 0
 
 
@@ -1055,7 +1257,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     stop = StopFlag()
     _install_stop_handlers(stop)
     result = run_load(args.url, args.duration_s, args.interval_s, args.timeout_s, stop)
-    _emit(result, args.out)
+    _emit(result.to_dict(), args.out)
     return 0
 
 
@@ -1064,7 +1266,7 @@ def cmd_hold(args: argparse.Namespace) -> int:
     stop = StopFlag()
     _install_stop_handlers(stop)
     result = run_hold(args.host, args.port, args.duration_s, args.interval_s, args.timeout_s, stop)
-    _emit(result, args.out)
+    _emit(result.to_dict(), args.out)
     return 0
 
 

@@ -19,6 +19,7 @@ from harness import verdict
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.inventory.schema import Node
+from harness.probe.agent import HttpReply, LoadReply
 from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
@@ -111,11 +112,13 @@ def capture(
         eventually(_listening, 20, f"tcpdump on {src} to start", interval_s=0.3)
         url = f"http://{probes.tasks[dst].address}:{HTTP_PORT}/"
         _wait_path(cluster, probes, src, url)
-        load = agent(
-            cluster,
-            probes.tasks[src],
-            ["load", url, "--duration-s", str(duration_s), "--interval-s", "0.05", "--timeout-s", "1"],
-            timeout_s=duration_s + 30,
+        load = LoadReply.from_dict(
+            agent(
+                cluster,
+                probes.tasks[src],
+                ["load", url, "--duration-s", str(duration_s), "--interval-s", "0.05", "--timeout-s", "1"],
+                timeout_s=duration_s + 30,
+            )
         )
     finally:
         cluster.run(src, f"kill -INT $(cat {tag}.pid) 2>/dev/null; true")
@@ -139,7 +142,7 @@ def capture(
         vxlan_plaintext=mine,
         esp=esp,
         other_vxlan=other,
-        requests_sent=int(load.get("sent", 0)),
+        requests_sent=load.sent,
         sa_peers=sa_peers,
     )
 
@@ -152,9 +155,11 @@ def _wait_path(cluster: Cluster, probes: ProbeDeployment, src: str, url: str, ti
     """
 
     def _reachable() -> None:
-        res = agent(cluster, probes.tasks[src], ["http", url, "--timeout-s", "1"], timeout_s=30)
-        if not res.get("ok"):
-            raise NotYet(str(res.get("error")))
+        res = HttpReply.from_dict(
+            agent(cluster, probes.tasks[src], ["http", url, "--timeout-s", "1"], timeout_s=30)
+        )
+        if not res.ok:
+            raise NotYet(str(res.error))
 
     try:
         eventually(_reachable, timeout_s, f"{url} to answer from {src}", interval_s=1)

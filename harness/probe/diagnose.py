@@ -14,6 +14,7 @@ import time
 from harness import verdict
 from harness.doctor.report import DoctorReport
 from harness.probe.matrix import MatrixResult
+from harness.probe.pairs import PairId
 
 VXLAN_PORT = 4789
 
@@ -69,7 +70,7 @@ def diagnose(
         lines.append(f"the doctor has no measurement of {', '.join(unmeasured)} ({when})")
     vxlan = data_path_port or VXLAN_PORT
     for p in doctor.blocked_ports():
-        if f"{p.src}->{p.dst}" in failing or f"{p.dst}->{p.src}" in failing:
+        if PairId(p.src, p.dst) in failing or PairId(p.dst, p.src) in failing:
             what = "VXLAN data path port" if p.port == vxlan else "swarm port"
             lines.append(f"{what} {p.label} blocked from {p.src} to {p.dst} ({when}): {p.detail}")
     if not lines:

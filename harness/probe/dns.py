@@ -9,9 +9,10 @@ with a control name, looked up in the same exec on the same node, that must reso
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from harness.cluster import Cluster
+from harness.probe.agent import BatchReply, DnsReply
 from harness.probe.service import ProbeDeployment, batch
 from harness.retry import NotYet, eventually
 from harness.transport.ssh import raise_first, run_parallel
@@ -22,18 +23,18 @@ NXDOMAIN = "NXDOMAIN"
 
 def lookup_everywhere(
     cluster: Cluster, probes: ProbeDeployment, names: list[str]
-) -> dict[str, dict[str, dict[str, Any]]]:
+) -> dict[str, dict[str, BatchReply]]:
     """{node: {name: agent dns result}}, every name looked up in one exec per node, so
     all names of a node see its resolver at the same moment."""
     ops = [{"id": name, "op": "dns", "name": name} for name in names]
     hosts = [cluster.host(n) for n in probes.tasks]
     results = raise_first(
-        run_parallel(hosts, lambda h: {r["id"]: r for r in batch(cluster, probes.tasks[h.name], ops)})
+        run_parallel(hosts, lambda h: {r.id: r for r in batch(cluster, probes.tasks[h.name], ops)})
     )
     return dict(results)
 
 
-def resolve_everywhere(cluster: Cluster, probes: ProbeDeployment, name: str) -> dict[str, dict[str, Any]]:
+def resolve_everywhere(cluster: Cluster, probes: ProbeDeployment, name: str) -> dict[str, BatchReply]:
     """{node: agent dns result} for ``name``, resolved in every node's probe task."""
     return {node: res[name] for node, res in lookup_everywhere(cluster, probes, [name]).items()}
 
@@ -44,17 +45,17 @@ def control(probes: ProbeDeployment) -> tuple[str, set[str]]:
     return f"tasks.{probes.service}", {t.address for t in probes.tasks.values()}
 
 
-def _got(res: dict[str, Any] | None) -> set[str]:
-    return set((res or {}).get("addresses") or [])
+def _got(res: BatchReply | None) -> set[str]:
+    return set(res.addresses) if isinstance(res, DnsReply) else set()
 
 
-def _error(res: dict[str, Any] | None) -> str:
+def _error(res: BatchReply | None) -> str:
     if res is None:
         return "no result"
-    return str(res.get("error") or "none")
+    return str(res.error or "none")
 
 
-def address_problems(name: str, seen: dict[str, dict[str, Any]], expected: set[str]) -> list[str]:
+def address_problems(name: str, seen: Mapping[str, BatchReply], expected: set[str]) -> list[str]:
     """Per node, how its view of ``name`` differs from exactly ``expected``."""
     wrong = []
     for node, res in sorted(seen.items()):
@@ -66,7 +67,7 @@ def address_problems(name: str, seen: dict[str, dict[str, Any]], expected: set[s
 
 
 def absence_problems(
-    name: str, seen: dict[str, dict[str, dict[str, Any]]], control_name: str, control_addresses: set[str]
+    name: str, seen: Mapping[str, Mapping[str, BatchReply]], control_name: str, control_addresses: set[str]
 ) -> list[str]:
     """Per node: ``name`` gives no address, and ``control_name``, looked up in the same
     exec, resolves to at least ``control_addresses``. Without the control, a resolver
@@ -90,7 +91,7 @@ def absence_problems(
 
 def wait_resolves_to(
     cluster: Cluster, probes: ProbeDeployment, name: str, expected: set[str] | None, timeout_s: float = 30
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, BatchReply]:
     """Until every node resolves ``name`` to exactly ``expected`` (None: to nothing, with
     the resolver shown to be answering by the probes' control name).
 
@@ -99,7 +100,7 @@ def wait_resolves_to(
     """
     ctl_name, ctl_addresses = control(probes)
 
-    def _check() -> dict[str, dict[str, Any]]:
+    def _check() -> dict[str, BatchReply]:
         if expected is None:
             both = lookup_everywhere(cluster, probes, [name, ctl_name])
             wrong = absence_problems(name, both, ctl_name, ctl_addresses)

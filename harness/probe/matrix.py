@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness import verdict
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
+from harness.probe.agent import BatchReply, HttpReply, TcpReply, UdpReply
+from harness.probe.pairs import CellId, OnPair, PairId
 from harness.probe.service import HTTP_PORT, TCP_PORT, UDP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.retry import NotYet, eventually, until_elapsed
 from harness.transport.ssh import raise_first, run_parallel
@@ -57,17 +60,13 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class PairCheck:
+class PairCheck(OnPair):
     src: str
     dst: str
     protocol: str
     ok: bool
     detail: str
     attempts: tuple[Attempt, ...] = ()
-
-    @property
-    def pair(self) -> str:
-        return f"{self.src}->{self.dst}"
 
     @property
     def flaky(self) -> bool:
@@ -119,10 +118,10 @@ def _cell(src: str, dst: str, proto: str, attempts: list[Attempt]) -> PairCheck:
 class MatrixResult:
     network: str
     checks: list[PairCheck] = field(default_factory=list)
-    converge_s: dict[str, float | None] = field(default_factory=dict)  # pair -> s to the first echo
+    converge_s: dict[PairId, float | None] = field(default_factory=dict)  # s to the first echo
 
     @property
-    def pairs(self) -> list[str]:
+    def pairs(self) -> list[PairId]:
         return sorted({c.pair for c in self.checks})
 
     @property
@@ -130,8 +129,8 @@ class MatrixResult:
         """Cells that needed the second pass."""
         return sum(len(c.attempts) > 1 for c in self.checks)
 
-    def failing_pairs(self) -> dict[str, list[PairCheck]]:
-        out: dict[str, list[PairCheck]] = {}
+    def failing_pairs(self) -> dict[PairId, list[PairCheck]]:
+        out: dict[PairId, list[PairCheck]] = {}
         for c in self.checks:
             if not c.ok:
                 out.setdefault(c.pair, []).append(c)
@@ -140,7 +139,7 @@ class MatrixResult:
     def flaky(self) -> list[PairCheck]:
         return [c for c in self.checks if c.flaky]
 
-    def for_pair(self, pair: str) -> list[PairCheck]:
+    def for_pair(self, pair: PairId) -> list[PairCheck]:
         return [c for c in self.checks if c.pair == pair]
 
     def symptoms(self) -> list[Symptom]:
@@ -164,8 +163,10 @@ class MatrixResult:
             "pass_rule": "a cell passes when every probe of one pass is answered by the destination's task",
             "probes_per_pass": PROBES,
             "retried": self.retried,
-            "flaky": [{"pair": c.pair, "protocol": c.protocol, "detail": c.detail} for c in self.flaky()],
-            "converge_s": self.converge_s,
+            "flaky": [
+                {"pair": str(c.pair), "protocol": c.protocol, "detail": c.detail} for c in self.flaky()
+            ],
+            "converge_s": {str(pair): s for pair, s in self.converge_s.items()},
             "checks": [{**asdict(c), "lost": c.lost, "sent": c.sent, "flaky": c.flaky} for c in self.checks],
             "summary": self.summary(),
         }
@@ -192,39 +193,42 @@ def _ops(dst: ProbeTask, proto: str) -> list[dict[str, Any]]:
     raise ValueError(f"unknown protocol {proto!r} (known: {', '.join(PROTOCOLS)})")
 
 
-def _attempt(dst: ProbeTask, proto: str, results: list[dict[str, Any]]) -> Attempt:
+def _answered_by(res: BatchReply) -> str | None:
+    """The hostname of the task that answered a dial (pings carry none)."""
+    return res.hostname if isinstance(res, TcpReply | UdpReply | HttpReply) else None
+
+
+def _attempt(dst: ProbeTask, proto: str, results: Sequence[BatchReply]) -> Attempt:
     """Judge one cell's probe results: answered means by the destination's own task."""
     expected = dst.container_id[:12]
     answered = 0
     problems: list[str] = []
     for res in results:
-        if not res.get("ok"):
-            problems.append(str(res.get("error") or "failed"))
-        elif proto not in ("icmp", "converge") and res.get("hostname") != expected:
-            problems.append(f"answered by {res.get('hostname')!r}, expected the task on {dst.node} ({expected})")
+        if not res.ok:
+            problems.append(str(res.error or "failed"))
+        elif proto not in ("icmp", "converge") and _answered_by(res) != expected:
+            who = _answered_by(res)
+            problems.append(f"answered by {who!r}, expected the task on {dst.node} ({expected})")
         else:
             answered += 1
     return Attempt(len(results), answered, tuple(problems))
 
 
-Cell = tuple[str, str, str]  # (src, dst, protocol)
-
-
-def _pass(cluster: Cluster, deployment: ProbeDeployment, cells: list[Cell]) -> dict[Cell, Attempt]:
+def _pass(cluster: Cluster, deployment: ProbeDeployment, cells: list[CellId]) -> dict[CellId, Attempt]:
     """Probe ``cells`` with one batch per source node, all sources in parallel."""
-    by_src: dict[str, list[Cell]] = {}
+    by_src: dict[str, list[CellId]] = {}
     for cell in cells:
-        by_src.setdefault(cell[0], []).append(cell)
+        by_src.setdefault(cell.src, []).append(cell)
 
-    def _row(src: str) -> dict[Cell, Attempt]:
+    def _row(src: str) -> dict[CellId, Attempt]:
         ops: list[dict[str, Any]] = []
-        spans: list[tuple[Cell, int, int]] = []
+        spans: list[tuple[CellId, int, int]] = []
         for cell in by_src[src]:
-            cell_ops = _ops(deployment.tasks[cell[1]], cell[2])
+            cell_ops = _ops(deployment.tasks[cell.dst], cell.protocol)
             spans.append((cell, len(ops), len(ops) + len(cell_ops)))
             ops.extend(cell_ops)
         results = batch(cluster, deployment.tasks[src], ops)
-        return {cell: _attempt(deployment.tasks[cell[1]], cell[2], results[a:b]) for cell, a, b in spans}
+        return {c: _attempt(deployment.tasks[c.dst], c.protocol, results[a:b]) for c, a, b in spans}
 
     hosts = [cluster.host(src) for src in by_src]
     rows = raise_first(run_parallel(hosts, lambda h: _row(h.name)))
@@ -233,22 +237,22 @@ def _pass(cluster: Cluster, deployment: ProbeDeployment, cells: list[Cell]) -> d
 
 def converge(
     cluster: Cluster, deployment: ProbeDeployment, timeout_s: float = CONVERGE_TIMEOUT_S
-) -> dict[str, float | None]:
+) -> dict[PairId, float | None]:
     """Seconds until each pair first answered a ping; None for pairs that never did."""
     nodes = sorted(deployment.tasks)
-    waiting: list[Cell] = [(s, d, "converge") for s in nodes for d in nodes if s != d]
+    waiting = [CellId(s, d, "converge") for s in nodes for d in nodes if s != d]
     started = time.monotonic()
-    seen: dict[str, float | None] = {f"{s}->{d}": None for s, d, _ in waiting}
+    seen: dict[PairId, float | None] = {c.pair: None for c in waiting}
 
     def _step() -> None:
         nonlocal waiting
         results = _pass(cluster, deployment, waiting)
         for cell, attempt in results.items():
             if attempt.answered:
-                seen[f"{cell[0]}->{cell[1]}"] = round(time.monotonic() - started, 2)
+                seen[cell.pair] = round(time.monotonic() - started, 2)
         waiting = [c for c in waiting if not results[c].answered]
         if waiting:
-            raise NotYet(f"{len(waiting)} pairs not answering yet: " + ", ".join(f"{s}->{d}" for s, d, _ in waiting))
+            raise NotYet(f"{len(waiting)} pairs not answering yet: " + ", ".join(str(c.pair) for c in waiting))
 
     try:
         eventually(_step, timeout_s, f"every pair on {deployment.network} to answer a ping", interval_s=1)
@@ -265,9 +269,9 @@ def run_matrix(
     converge_timeout_s: float = CONVERGE_TIMEOUT_S,
 ) -> MatrixResult:
     nodes = sorted(deployment.tasks)
-    cells: list[Cell] = [(s, d, p) for s in nodes for d in nodes if s != d for p in protocols]
+    cells = [CellId(s, d, p) for s in nodes for d in nodes if s != d for p in protocols]
     converge_s = converge(cluster, deployment, converge_timeout_s) if converge_timeout_s > 0 else {}
-    attempts: dict[Cell, list[Attempt]] = {c: [a] for c, a in _pass(cluster, deployment, cells).items()}
+    attempts: dict[CellId, list[Attempt]] = {c: [a] for c, a in _pass(cluster, deployment, cells).items()}
     lossy = [c for c in cells if not attempts[c][-1].clean]
     if lossy:
         log.info("%s: %d cells lost probes on the first pass; retrying them once", deployment.network, len(lossy))
@@ -275,7 +279,7 @@ def run_matrix(
         for c, a in _pass(cluster, deployment, lossy).items():
             attempts[c].append(a)
     return MatrixResult(
-        deployment.network, [_cell(s, d, p, attempts[(s, d, p)]) for s, d, p in cells], converge_s
+        deployment.network, [_cell(c.src, c.dst, c.protocol, attempts[c]) for c in cells], converge_s
     )
 
 

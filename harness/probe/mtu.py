@@ -17,6 +17,8 @@ from typing import Any
 from harness import verdict
 from harness.cluster import Cluster
 from harness.inventory.schema import Node
+from harness.probe.agent import BatchReply, HttpReply
+from harness.probe.pairs import OnPair
 from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.swarm.bootstrap import swarm_address
 from harness.transport.ssh import raise_first, run_parallel
@@ -40,11 +42,11 @@ SILENT = "silent"  # nothing came back: a PMTU black hole or loss
 ANSWERED = "answered"
 
 
-def refusal(res: dict[str, Any]) -> str:
+def refusal(res: BatchReply) -> str:
     """How a DF ping above the MTU ended, from the agent's reply."""
-    if res.get("ok"):
+    if res.ok:
         return ANSWERED
-    error = str(res.get("error") or "")
+    error = str(res.error or "")
     if error.startswith("EMSGSIZE"):
         return SENDER_REFUSED
     if "fragmentation needed" in error:
@@ -53,7 +55,7 @@ def refusal(res: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class PairMTU:
+class PairMTU(OnPair):
     src: str
     dst: str
     overlay_mtu: int
@@ -66,10 +68,6 @@ class PairMTU:
     measured_detail: str
     body_intact: bool
     body_detail: str
-
-    @property
-    def pair(self) -> str:
-        return f"{self.src}->{self.dst}"
 
     @property
     def at_mtu_ok(self) -> bool:
@@ -275,11 +273,11 @@ def _row(cluster: Cluster, probes: ProbeDeployment, src: str, mtu: int) -> list[
         )
     results = batch(cluster, task, ops)
 
-    def _res(d: str, what: str) -> list[dict[str, Any]]:
+    def _res(d: str, what: str) -> list[BatchReply]:
         a, b = spans[(d, what)]
         return results[a:b]
 
-    answered = {d: sum(bool(r.get("ok")) for r in _res(d, "small")) for d in dsts}
+    answered = {d: sum(r.ok for r in _res(d, "small")) for d in dsts}
     # A path on which no small ping answers has no MTU to measure.
     bisected = _bisect(
         cluster,
@@ -289,8 +287,9 @@ def _row(cluster: Cluster, probes: ProbeDeployment, src: str, mtu: int) -> list[
     )
     out = []
     for d in dsts:
-        at, over, body = _res(d, "at"), _res(d, "over")[0], _res(d, "body")[0]
-        at_errors = sorted({str(r.get("error")) for r in at if not r.get("ok")})
+        at, over = _res(d, "at"), _res(d, "over")[0]
+        body_intact, body_detail = _body(_res(d, "body")[0])
+        at_errors = sorted({str(r.error) for r in at if not r.ok})
         size, how = bisected.get(d, (0, "not bisected: the path answered no small ping"))
         out.append(
             PairMTU(
@@ -298,21 +297,25 @@ def _row(cluster: Cluster, probes: ProbeDeployment, src: str, mtu: int) -> list[
                 dst=d,
                 overlay_mtu=mtu,
                 small_answered=answered[d],
-                at_mtu_answered=sum(bool(r.get("ok")) for r in at),
+                at_mtu_answered=sum(r.ok for r in at),
                 at_mtu_detail="; ".join(at_errors) or "all answered",
                 over_mtu=refusal(over),
-                over_mtu_detail=str(over.get("error") or "replied"),
+                over_mtu_detail=str(over.error or "replied"),
                 measured_path_mtu=size + IP_ICMP_HEADERS if size else 0,
                 measured_detail=how,
-                body_intact=bool(body.get("ok"))
-                and bool(body.get("intact"))
-                and body.get("bytes") == BODY_BYTES,
-                body_detail=str(
-                    body.get("error") or f"{body.get('bytes')} bytes, intact={body.get('intact')}"
-                ),
+                body_intact=body_intact,
+                body_detail=body_detail,
             )
         )
     return out
+
+
+def _body(res: BatchReply) -> tuple[bool, str]:
+    """Whether the 1 MiB body crossed whole, and what to say about it."""
+    if not isinstance(res, HttpReply):
+        return False, str(res.error)
+    intact = res.ok and bool(res.intact) and res.bytes == BODY_BYTES
+    return intact, str(res.error or f"{res.bytes} bytes, intact={res.intact}")
 
 
 def measure(cluster: Cluster, probes: ProbeDeployment, network: str) -> list[PairMTU]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.cluster import Cluster
+from harness.probe.agent import DnsReply
 from harness.probe.service import HTTP_PORT, ProbeDeployment, batch, wait_global_probe
 from harness.retry import NotYet, eventually
 from harness.swarm.services import running_task_ips
@@ -23,12 +24,13 @@ def _node_view(cluster: Cluster, probes: ProbeDeployment, node: str, svc: str, w
     ops += [
         {"id": ip, "op": "http", "url": f"http://{ip}:{HTTP_PORT}/", "timeout_s": 2} for ip in sorted(want)
     ]
-    res = {r["id"]: r for r in batch(cluster, task, ops)}
-    got = set(res["dns"].get("addresses") or [])
+    res = {r.id: r for r in batch(cluster, task, ops)}
+    dns = res["dns"]
+    got = set(dns.addresses) if isinstance(dns, DnsReply) else set()
     problems = []
     if got != want:
         problems.append(f"tasks.{svc} -> {sorted(got)}")
-    dead = [ip for ip in sorted(want) if not res[ip].get("ok")]
+    dead = [ip for ip in sorted(want) if not res[ip].ok]
     if dead:
         problems.append(f"no HTTP answer from {dead}")
     return f"{node}: " + ", ".join(problems) if problems else None

@@ -16,6 +16,7 @@ from typing import Any
 import docker.types
 
 from harness.cluster import Cluster
+from harness.probe.agent import BatchReply, parse_batch_reply
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
 from harness.transport.result import CommandError
@@ -83,7 +84,7 @@ def wait_global_probe(
     nodes: list[str] | None = None,
 ) -> ProbeDeployment:
     client = cluster.manager_docker()
-    id_to_name = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
+    id_to_name = {n.id: n.hostname for n in cluster.swarm_nodes()}
     host_to_node = {n.name: n.name for n in cluster.nodes}
 
     def _check() -> ProbeDeployment:
@@ -150,7 +151,10 @@ def agent(
         ) from None
 
 
-def batch(cluster: Cluster, task: ProbeTask, ops: list[dict[str, Any]], timeout_s: float = 90.0) -> list[Any]:
+def batch(
+    cluster: Cluster, task: ProbeTask, ops: list[dict[str, Any]], timeout_s: float = 90.0
+) -> list[BatchReply]:
+    """Run ``ops`` as one agent batch inside ``task``; one typed reply per op, in order."""
     result = agent(cluster, task, ["batch"], stdin=ops, timeout_s=timeout_s)
     assert isinstance(result, list)
-    return result
+    return [parse_batch_reply(doc) for doc in result]

@@ -14,11 +14,13 @@ import logging
 import secrets
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from harness.cluster import Cluster
+from harness.probe.agent import LoadReply
 from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask
 from harness.retry import NotYet, eventually
 from harness.transport.result import CommandError
@@ -37,7 +39,7 @@ class NodeLoad:
     not before ``launched_s``, and ``running_s`` plus the agent's start-up at the latest."""
 
     node: str
-    result: dict[str, Any]
+    result: LoadReply
     launched_s: float | None = None
     running_s: float | None = None
 
@@ -51,36 +53,36 @@ class TrafficSummary:
 
     @property
     def sent(self) -> int:
-        return sum(int(n.result.get("sent", 0)) for n in self.per_node)
+        return sum(n.result.sent for n in self.per_node)
 
     @property
     def failed(self) -> int:
-        return sum(int(n.result.get("failed", 0)) for n in self.per_node)
+        return sum(n.result.failed for n in self.per_node)
 
-    def _merged(self, key: str) -> dict[str, int]:
+    def _merged(self, counts: Callable[[LoadReply], dict[str, int]]) -> dict[str, int]:
         out: dict[str, int] = {}
         for n in self.per_node:
-            for k, c in (n.result.get(key) or {}).items():
+            for k, c in counts(n.result).items():
                 out[k] = out.get(k, 0) + int(c)
         return out
 
     @property
     def versions(self) -> dict[str, int]:
-        return self._merged("versions")
+        return self._merged(lambda r: r.versions)
 
     @property
     def errors(self) -> dict[str, int]:
-        return self._merged("errors")
+        return self._merged(lambda r: r.errors)
 
     @property
     def longest_gap_s(self) -> float:
-        return max((float(n.result.get("longest_gap_s", 0)) for n in self.per_node), default=0.0)
+        return max((float(n.result.longest_gap_s) for n in self.per_node), default=0.0)
 
     def error_windows(self) -> dict[str, tuple[float, float]]:
         """Per node: seconds after the start of its load of the first and last failure."""
         out = {}
         for n in self.per_node:
-            first, last = n.result.get("first_failure_s"), n.result.get("last_failure_s")
+            first, last = n.result.first_failure_s, n.result.last_failure_s
             if first is not None and last is not None:
                 out[n.node] = (float(first), float(last))
         return out
@@ -126,7 +128,7 @@ class TrafficSummary:
             "versions": self.versions,
             "longest_gap_s": self.longest_gap_s,
             "error_windows": self.error_windows(),
-            "per_node": {n.node: n.result for n in self.per_node},
+            "per_node": {n.node: n.result.to_dict() for n in self.per_node},
         }
 
 
@@ -171,7 +173,7 @@ class _Client:
         kill = f"kill -TERM $(cat {self.pidfile})"
         sent = self._exec(kill)
 
-        def _result() -> dict[str, Any]:
+        def _result() -> LoadReply:
             res = self._exec(f"cat {self.out}")
             if not res.ok:
                 # Seen once in CI: no counts within the deadline after the stop. One cause
@@ -189,10 +191,10 @@ class _Client:
                     f"{'succeeded' if sent.ok else f'failed: {sent.tail(2)}'}"
                 )
             try:
-                doc: dict[str, Any] = json.loads(res.stdout)
+                doc = json.loads(res.stdout)
             except json.JSONDecodeError:
                 raise NotYet(f"{self.out} on {self.task.node} is not complete JSON yet") from None
-            return doc
+            return LoadReply.from_dict(doc)
 
         try:
             doc = eventually(

@@ -154,19 +154,12 @@ def bootstrap(cluster: Cluster, settings: SwarmSettings | None = None) -> Bootst
     return report
 
 
-def _node_rows(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    rows = {}
-    for n in cluster.manager_docker().nodes.list():
-        rows[n.id] = n.attrs
-    return rows
-
-
 def wait_nodes_ready(
     cluster: Cluster, node_ids: dict[str, str], timeout_s: float = CONVERGE_TIMEOUT_S
 ) -> None:
     def _check() -> None:
         try:
-            rows = _node_rows(cluster)
+            rows = {n.id: n for n in cluster.swarm_nodes()}
         except docker.errors.APIError as exc:
             raise NotYet(f"manager API: {exc.explanation}") from None
         bad = []
@@ -175,10 +168,9 @@ def wait_nodes_ready(
             if row is None:
                 bad.append(f"{name}=absent")
                 continue
-            status = row["Status"]["State"]
-            avail = row["Spec"].get("Availability", "?")
-            if status != "ready" or avail != "active":
-                bad.append(f"{name}={status}/{avail}")
+            avail = row.availability or "?"
+            if row.state != "ready" or avail != "active":
+                bad.append(f"{name}={row.state}/{avail}")
         if bad:
             raise NotYet(", ".join(bad))
 

@@ -43,8 +43,8 @@ def snapshot(cluster: Cluster, via: str | None = None) -> dict[str, dict[str, An
         out["secrets"][sec.name] = {"labels": sec.attrs["Spec"].get("Labels") or {}}
     for cfg in client.configs.list():
         out["configs"][cfg.name] = {"labels": cfg.attrs["Spec"].get("Labels") or {}}
-    for node in client.nodes.list():
-        out["node_labels"][node.attrs["Description"]["Hostname"]] = node.attrs["Spec"].get("Labels") or {}
+    for node in cluster.swarm_nodes(via):
+        out["node_labels"][node.hostname] = dict(node.labels)
     return out
 
 

@@ -121,8 +121,7 @@ def command_upgrader(cluster: Cluster, default: str | None) -> Upgrade:
 def upgrade_order(cluster: Cluster, order: list[str] | None = None) -> list[Node]:
     if order:
         return [cluster.inventory.node(n) for n in order]
-    rows = {n.attrs["Description"]["Hostname"]: n.attrs for n in cluster.manager_docker().nodes.list()}
-    leader = next((h for h, a in rows.items() if a.get("ManagerStatus", {}).get("Leader")), None)
+    leader = next((n.hostname for n in cluster.swarm_nodes() if n.leader), None)
     workers = [n for n in cluster.nodes if not n.is_manager]
     managers = sorted((n for n in cluster.nodes if n.is_manager), key=lambda n: n.name == leader)
     return workers + managers
@@ -215,16 +214,11 @@ class TrafficMonitor(threading.Thread):
 
 
 def _engines(cluster: Cluster, via: str) -> dict[str, str]:
-    return {
-        n.attrs["Description"]["Hostname"]: n.attrs["Description"]["Engine"]["EngineVersion"]
-        for n in cluster.docker(via).nodes.list()
-    }
+    return {n.hostname: n.engine_version for n in cluster.swarm_nodes(via)}
 
 
 def _node_id(cluster: Cluster, via: str, name: str) -> str:
-    return next(
-        str(n.id) for n in cluster.docker(via).nodes.list() if n.attrs["Description"]["Hostname"] == name
-    )
+    return next(n.id for n in cluster.swarm_nodes(via) if n.hostname == name)
 
 
 def _set_availability(cluster: Cluster, via: str, name: str, availability: str) -> None:
@@ -320,12 +314,9 @@ def run_upgrade(
                     cluster.forget_docker(via)
 
                 def _ready() -> str:
-                    rows = {
-                        n.attrs["Description"]["Hostname"]: n.attrs for n in cluster.docker(via).nodes.list()
-                    }
-                    row = rows.get(node.name, {})
-                    state = row.get("Status", {}).get("State")
-                    engine = row.get("Description", {}).get("Engine", {}).get("EngineVersion")
+                    row = next((n for n in cluster.swarm_nodes(via) if n.hostname == node.name), None)
+                    state = row.state if row else None
+                    engine = row.engine_version if row else None
                     if state != "ready" or engine == old:
                         raise NotYet(f"{node.name} is {state} with engine {engine}")
                     return str(engine)

@@ -6,7 +6,9 @@ names: a check that cannot fail would pass every driver.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+
+from harness.probe.agent import BatchReply, DnsReply, IfacesReply, TcpReply
 
 ALLOCATED = "port is already allocated"
 IN_USE = "already in use"
@@ -27,7 +29,7 @@ def stable_links(links: list[str]) -> list[str]:
 
 
 def host_network_problems(
-    seen: dict[str, Any], links: list[str], hostname: str, sshd: dict[str, Any], node_netns: str | None = None
+    seen: IfacesReply, links: list[str], hostname: str, sshd: TcpReply, node_netns: str | None = None
 ) -> list[str]:
     """A host-network container shares the node's network namespace, links, hostname and
     loopback ports: ``seen`` is its ``ifaces`` report, ``links`` the node's links present
@@ -35,32 +37,32 @@ def host_network_problems(
     between cannot count), ``node_netns`` the node's own namespace identity, and ``sshd``
     its dial of the node's sshd on 127.0.0.1:22."""
     problems = []
-    if node_netns is not None and seen.get("netns") != node_netns:
-        problems.append(f"network namespace {seen.get('netns')}, node's is {node_netns}")
-    ifaces = list(seen.get("interfaces") or [])
+    if node_netns is not None and seen.netns != node_netns:
+        problems.append(f"network namespace {seen.netns}, node's is {node_netns}")
+    ifaces = list(seen.interfaces)
     if not set(stable_links(links)) <= set(ifaces):
         problems.append(f"interfaces {ifaces}, node has {sorted(links)}")
-    if seen.get("hostname") != hostname:
-        problems.append(f"hostname {seen.get('hostname')!r}, node is {hostname!r}")
-    if not sshd.get("ok"):
-        problems.append(f"node's sshd on 127.0.0.1:22 not reachable: {sshd.get('error')}")
+    if seen.hostname != hostname:
+        problems.append(f"hostname {seen.hostname!r}, node is {hostname!r}")
+    if not sshd.ok:
+        problems.append(f"node's sshd on 127.0.0.1:22 not reachable: {sshd.error}")
     return problems
 
 
 def bridge_dns_problem(
-    bridge: str, named: str, ip: str, on_user: dict[str, Any], unnamed: str, on_default: dict[str, Any]
+    bridge: str, named: str, ip: str, on_user: DnsReply, unnamed: str, on_default: DnsReply
 ) -> str | None:
     """A user-defined bridge resolves its container ``named`` to exactly ``ip`` (the
     sanity inverse: the resolver answers there), and the default bridge does not
     resolve ``unnamed`` at all."""
-    if on_user.get("addresses") != [ip]:
-        return f"{named} on {bridge} resolved to {on_user.get('addresses')}, want [{ip}]"
-    if on_default.get("ok") or on_default.get("addresses"):
-        return f"{unnamed} on the default bridge resolved to {on_default.get('addresses')}"
+    if list(on_user.addresses) != [ip]:
+        return f"{named} on {bridge} resolved to {list(on_user.addresses)}, want [{ip}]"
+    if on_default.ok or on_default.addresses:
+        return f"{unnamed} on the default bridge resolved to {list(on_default.addresses)}"
     return None
 
 
-def pair_dial_problems(addresses: dict[str, str], results: dict[str, dict[str, Any]]) -> dict[str, str]:
+def pair_dial_problems(addresses: dict[str, str], results: Mapping[str, BatchReply]) -> dict[str, str]:
     """Every node's task reached every other node's task: ``addresses`` are the tasks'
     addresses by node, ``results`` the dials keyed ``"src->dst:address"``. A pair that was
     never dialed is a problem too, so a lost node cannot pass as "no failures"."""
@@ -75,8 +77,8 @@ def pair_dial_problems(addresses: dict[str, str], results: dict[str, dict[str, A
             res = results.get(key)
             if res is None:
                 wrong[key] = "not dialed"
-            elif not res.get("ok"):
-                wrong[key] = str(res.get("error"))
+            elif not res.ok:
+                wrong[key] = str(res.error)
     return wrong
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 from harness.cluster import Cluster
+from harness.probe.agent import BatchReply, TcpReply
 from harness.probe.service import TCP_PORT, ProbeDeployment, batch, deploy_global_probe, remove_service
 from harness.swarm.bootstrap import swarm_address
 from suites.context import OverlayContext
@@ -17,13 +17,13 @@ from suites.context import OverlayContext
 
 def dials(
     cluster: Cluster, src: ProbeDeployment, targets: dict[str, tuple[str, int]]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, BatchReply]:
     """From each task of ``src``, a TCP dial to each target; results by "src->target"."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, BatchReply] = {}
     for node, task in sorted(src.tasks.items()):
         ops = [{"id": k, "op": "tcp", "host": h, "port": p, "timeout_s": 2} for k, (h, p) in targets.items()]
         for r in batch(cluster, task, ops):
-            out[f"{node}->{r['id']}"] = r
+            out[f"{node}->{r.id}"] = r
     return out
 
 
@@ -42,9 +42,9 @@ def fresh_overlay(ctx: OverlayContext, prefix: str, internal: bool = False) -> I
         remove_service(ctx.cluster, deployment.service)
 
 
-def reached(results: dict[str, dict[str, Any]]) -> list[str]:
+def reached(results: Mapping[str, BatchReply]) -> list[str]:
     """Dials that got through, or at least connected: either breaks isolation."""
-    return sorted(k for k, r in results.items() if r["ok"] or r["connected"])
+    return sorted(k for k, r in results.items() if r.ok or (isinstance(r, TcpReply) and r.connected))
 
 
 def overlay_isolation_problems(ctx: OverlayContext, other: ProbeDeployment) -> list[str]:
@@ -60,16 +60,16 @@ def overlay_isolation_problems(ctx: OverlayContext, other: ProbeDeployment) -> l
 def isolation_verdict(
     network: str,
     other: ProbeDeployment,
-    inside: dict[str, dict[str, Any]],
-    across: dict[str, dict[str, Any]],
-    names: dict[str, dict[str, Any]],
+    inside: Mapping[str, BatchReply],
+    across: Mapping[str, BatchReply],
+    names: Mapping[str, BatchReply],
 ) -> list[str]:
     """The judgement of ``overlay_isolation_problems`` on its dial results: ``inside``
     (other's tasks to each other), ``across`` (``network``'s tasks to other's addresses)
     and ``names`` (``network``'s tasks to other's service name). A sanity inverse that
     was never dialed counts as dead: no dial is no proof."""
     problems = []
-    dead = {k: r["error"] for k, r in inside.items() if not r["ok"]}
+    dead = {k: r.error for k, r in inside.items() if not r.ok}
     if not inside:
         dead = {"none": f"no dial between the tasks of {other.service}"}
     if dead:
@@ -94,16 +94,16 @@ def internal_overlay_problems(ctx: OverlayContext, internal: ProbeDeployment) ->
 
 def internal_verdict(
     network: str,
-    inside: dict[str, dict[str, Any]],
-    out_of_plain: dict[str, dict[str, Any]],
-    escaped: dict[str, dict[str, Any]],
+    inside: Mapping[str, BatchReply],
+    out_of_plain: Mapping[str, BatchReply],
+    escaped: Mapping[str, BatchReply],
 ) -> list[str]:
     """The judgement of ``internal_overlay_problems`` on its dial results: ``inside`` and
     ``out_of_plain`` must all work (the sanity inverse), nothing in ``escaped`` may
     connect."""
     problems = []
     sanity = {**inside, **out_of_plain}
-    dead = {k: r["error"] for k, r in sanity.items() if not r["ok"]}
+    dead = {k: r.error for k, r in sanity.items() if not r.ok}
     if not inside or not out_of_plain:
         dead["none"] = "a sanity dial set is empty"
     if dead:

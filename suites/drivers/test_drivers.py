@@ -17,6 +17,7 @@ import pytest
 
 from harness.cluster import Cluster
 from harness.probe import containers
+from harness.probe.agent import DnsReply, IfacesReply, TcpReply
 from harness.probe.containers import label_flags
 from harness.probe.image import image_ref
 from harness.probe.service import TCP_PORT, ProbeTask, batch, remove_service
@@ -52,11 +53,14 @@ def test_internal_overlay_has_no_route_out(plain_overlay: OverlayContext) -> Non
     assert not problems, "; ".join(problems)
 
 
+def _ifaces(ctx: OverlayContext, node: str, network: str) -> IfacesReply:
+    return IfacesReply.from_dict(containers.run_once(ctx.cluster, node, network, ctx.labels, ["ifaces"]))
+
+
 def test_none_network_has_only_loopback(plain_overlay: OverlayContext) -> None:
     ctx = plain_overlay
     seen = {
-        n.name: containers.run_once(ctx.cluster, n.name, "none", ctx.labels, ["ifaces"])["interfaces"]
-        for n in ctx.cluster.nodes
+        n.name: list(_ifaces(ctx, n.name, "none").interfaces) for n in ctx.cluster.nodes
     }
     wrong = none_network_problems(seen)
     assert not wrong, f"containers on the none network saw more than loopback: {wrong}"
@@ -77,9 +81,11 @@ def test_host_network_shares_the_nodes_interfaces_and_ports(plain_overlay: Overl
         before = _links(ctx.cluster, node.name)
         node_ns = ctx.cluster.run(node.name, "readlink /proc/self/ns/net").check().stdout.strip()
         hostname = ctx.cluster.run(node.name, "hostname").check().stdout.strip()
-        seen = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["ifaces"])
+        seen = _ifaces(ctx, node.name, "host")
         after = _links(ctx.cluster, node.name)
-        sshd = containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["tcp", "127.0.0.1", "22"])
+        sshd = TcpReply.from_dict(
+            containers.run_once(ctx.cluster, node.name, "host", ctx.labels, ["tcp", "127.0.0.1", "22"])
+        )
         links = [link for link in before if link in after]
         problems = host_network_problems(seen, links, hostname, sshd, node_ns)
         if problems:
@@ -100,8 +106,12 @@ def test_user_bridge_resolves_names_and_default_bridge_does_not(plain_overlay: O
         try:
             ip = containers.start(ctx.cluster, node.name, named, bridge, ctx.labels)
             containers.start(ctx.cluster, node.name, unnamed, "bridge", ctx.labels)
-            on_user = containers.run_once(ctx.cluster, node.name, bridge, ctx.labels, ["dns", named])
-            on_default = containers.run_once(ctx.cluster, node.name, "bridge", ctx.labels, ["dns", unnamed])
+            on_user = DnsReply.from_dict(
+                containers.run_once(ctx.cluster, node.name, bridge, ctx.labels, ["dns", named])
+            )
+            on_default = DnsReply.from_dict(
+                containers.run_once(ctx.cluster, node.name, "bridge", ctx.labels, ["dns", unnamed])
+            )
         finally:
             containers.remove(ctx.cluster, node.name, named, unnamed)
             ctx.cluster.run(node.name, f"docker network rm {bridge}")
@@ -173,7 +183,7 @@ def test_swarm_macvlan_reaches_across_hosts(plain_overlay: OverlayContext) -> No
                 for peer, t in tasks.items()
                 if peer != node
             ]
-            results.update({f"{node}->{r['id']}": r for r in batch(ctx.cluster, task, ops)})
+            results.update({f"{node}->{r.id}": r for r in batch(ctx.cluster, task, ops)})
         wrong = pair_dial_problems({n: t.address for n, t in tasks.items()}, results)
         assert not wrong, f"macvlan {name} on {subnet}: {wrong}"
     finally:

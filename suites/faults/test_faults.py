@@ -17,6 +17,7 @@ from harness.doctor.report import run_doctor
 from harness.faults import block_port, partition, stopped_engine
 from harness.probe.image import image_ref
 from harness.probe.matrix import run_matrix, wait_matrix_passes
+from harness.probe.pairs import PairId
 from harness.probe.recovery import wait_service_whole
 from harness.probe.service import ProbeDeployment
 from harness.retry import NotYet, eventually, transient_is_not_yet
@@ -31,7 +32,7 @@ RECOVERY_DEADLINE_S = 120.0
 
 
 def _node_ids(cluster: Cluster) -> dict[str, str]:
-    return {n.attrs["Description"]["Hostname"]: n.id for n in cluster.manager_docker().nodes.list()}
+    return {n.hostname: n.id for n in cluster.swarm_nodes()}
 
 
 def _workers(cluster: Cluster) -> list[str]:
@@ -45,8 +46,8 @@ def _wait_node_state(cluster: Cluster, via: str, node: str, state: str, timeout_
     started = time.monotonic()
 
     def _check() -> None:
-        rows = {n.attrs["Description"]["Hostname"]: n.attrs for n in cluster.docker(via).nodes.list()}
-        seen = rows.get(node, {}).get("Status", {}).get("State", "absent")
+        rows = {n.hostname: n for n in cluster.swarm_nodes(via)}
+        seen = rows[node].state if node in rows else "absent"
         if seen != state:
             raise NotYet(f"{node} is {seen}")
 
@@ -108,7 +109,7 @@ def test_blocked_vxlan_pair_is_pinpointed(
     with block_port(harness_cluster, b, a, port, ("udp",)):
         result = run_matrix(harness_cluster, probes, retry_after_s=1)
         doctor = run_doctor(harness_cluster, data_path_port=port)
-    assert sorted(result.failing_pairs()) == sorted([f"{a}->{b}", f"{b}->{a}"]), result.summary()
+    assert sorted(result.failing_pairs()) == sorted([PairId(a, b), PairId(b, a)]), result.summary()
     assert [(p.src, p.dst, p.label) for p in doctor.blocked_ports()] == [(a, b, f"{port}/udp")]
     assert run_matrix(harness_cluster, probes).failing_pairs() == {}
 
@@ -160,10 +161,7 @@ def test_leader_loss_elects_a_new_leader(
     managers = [n.name for n in harness_cluster.inventory.managers]
     if len(managers) < 3:
         pytest.skip(f"leader election needs 3 managers; this cluster has {len(managers)} (use --managers 3)")
-    rows = {
-        n.attrs["Description"]["Hostname"]: n.attrs for n in harness_cluster.manager_docker().nodes.list()
-    }
-    leader = next(n for n, a in rows.items() if a.get("ManagerStatus", {}).get("Leader"))
+    leader = next(n.hostname for n in harness_cluster.swarm_nodes() if n.leader)
     survivor = next(m for m in managers if m != leader)
     with stopped_engine(harness_cluster, leader):
         started = time.monotonic()
@@ -172,9 +170,8 @@ def test_leader_loss_elects_a_new_leader(
             # Mid-election the survivor's manager API answers "DeadlineExceeded" or
             # "no leader": that is the state being waited out, not a failure.
             with transient_is_not_yet(survivor):
-                listed = harness_cluster.docker(survivor).nodes.list()
-            now = {n.attrs["Description"]["Hostname"]: n.attrs for n in listed}
-            new = [n for n, a in now.items() if a.get("ManagerStatus", {}).get("Leader") and n != leader]
+                listed = harness_cluster.swarm_nodes(survivor)
+            new = [n.hostname for n in listed if n.leader and n.hostname != leader]
             if not new:
                 raise NotYet("no new leader yet")
             return str(new[0])
@@ -182,7 +179,7 @@ def test_leader_loss_elects_a_new_leader(
         new_leader = eventually(_new_leader, 60, "a new raft leader")
         record_property("election_s", round(time.monotonic() - started, 1))
         client = harness_cluster.docker(survivor)
-        down = {n.id for n in client.nodes.list() if n.attrs["Description"]["Hostname"] == leader}
+        down = {n.id for n in harness_cluster.swarm_nodes(survivor) if n.hostname == leader}
         svc = client.services.create(
             image_ref("v1"),
             name=f"after-election-{secrets.token_hex(2)}",

@@ -15,7 +15,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.image import image_ref
-from harness.probe.lb import answers, observation_symptom, spread_problems
+from harness.probe.lb import Answers, answers, observation_symptom, spread_problems
 from harness.probe.service import ProbeTask
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
@@ -71,12 +71,12 @@ def test_dnsrr_clients_spread_over_every_replica(plain_overlay: OverlayContext) 
     errors: dict[str, int] = {}
     for task in probes.tasks.values():
         obs = answers(harness_cluster, task, f"http://{svc}:8080/", 20)
-        for b, n in obs["by_backend"].items():
+        for b, n in obs.by_backend.items():
             merged[b] = merged.get(b, 0) + n
-        for e, n in obs["errors"].items():
+        for e, n in obs.errors.items():
             errors[e] = errors.get(e, 0) + n
     problems = spread_problems(
-        {"by_backend": merged, "errors": errors, "sent": 20 * len(probes.tasks)}, backends, min_each=1
+        Answers(f"http://{svc}:8080/", 20 * len(probes.tasks), merged, errors), backends, min_each=1
     )
     assert not problems, f"DNS round robin of {svc}: {problems}"
 
@@ -112,7 +112,7 @@ INGRESS_READY_TIMEOUT_S = 15.0  # about 3x the delay measured
 def _wait_published_port(cluster: Cluster, client: ProbeTask, svc: str, port: int) -> None:
     """Until the node running ``svc``'s task answers once on ``port``; measure anyway after the deadline."""
     tasks = cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
-    ids = {n.id: n.attrs["Description"]["Hostname"] for n in cluster.manager_docker().nodes.list()}
+    ids = {n.id: n.hostname for n in cluster.swarm_nodes()}
     owner = next((ids[t["NodeID"]] for t in tasks if t["Status"]["State"] == "running"), None)
     if owner is None:
         return
@@ -120,8 +120,8 @@ def _wait_published_port(cluster: Cluster, client: ProbeTask, svc: str, port: in
 
     def _answered() -> None:
         obs = answers(cluster, client, url, 1, timeout_s=1)
-        if not obs["by_backend"]:
-            raise NotYet(f"{url} from {client.node}'s task: {obs['errors']}")
+        if not obs.by_backend:
+            raise NotYet(f"{url} from {client.node}'s task: {obs.errors}")
 
     try:
         eventually(_answered, INGRESS_READY_TIMEOUT_S, f"{svc}'s published port to answer on {owner}", interval_s=1)
@@ -141,9 +141,9 @@ def test_ingress_answers_on_every_node(plain_overlay: OverlayContext) -> None:
     symptoms = []
     for node in harness_cluster.nodes:
         obs = answers(harness_cluster, client, f"http://{swarm_address(node)}:{port}/", 4)
-        if not obs["by_backend"] or obs["errors"]:
-            silent[node.name] = obs["errors"]
-            problems = [f"{sum(obs['errors'].values())} of {obs['sent']} requests failed: {obs['errors']}"]
+        if not obs.by_backend or obs.errors:
+            silent[node.name] = obs.errors
+            problems = [f"{sum(obs.errors.values())} of {obs.sent} requests failed: {obs.errors}"]
             symptoms.append(observation_symptom((client.node, node.name), obs, problems))
     if silent:
         raise CheckFailure(
@@ -158,16 +158,16 @@ def test_host_mode_publishing_answers_only_where_tasks_run(plain_overlay: Overla
     replicas = max(1, len(harness_cluster.nodes) - 1)
     svc, port = _published(harness_cluster, harness_labels, "host", replicas)
     tasks = harness_cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
-    ids = {n.id: n.attrs["Description"]["Hostname"] for n in harness_cluster.manager_docker().nodes.list()}
+    ids = {n.id: n.hostname for n in harness_cluster.swarm_nodes()}
     with_task = {ids[t["NodeID"]] for t in tasks if t["Status"]["State"] == "running"}
     client = next(iter(probes.tasks.values()))
     wrong = []
     for node in harness_cluster.nodes:
         obs = answers(harness_cluster, client, f"http://{swarm_address(node)}:{port}/", 2, timeout_s=1)
-        answered = bool(obs["by_backend"])
+        answered = bool(obs.by_backend)
         if answered != (node.name in with_task):
             wrong.append(
                 f"{node.name} ({'runs' if node.name in with_task else 'no'} task) "
-                f"{'answered' if answered else 'did not answer'}: {obs['errors'] or obs['by_backend']}"
+                f"{'answered' if answered else 'did not answer'}: {obs.errors or obs.by_backend}"
             )
     assert not wrong, f"host-mode port {port} of {svc}: " + "; ".join(wrong)

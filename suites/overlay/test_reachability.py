@@ -18,6 +18,7 @@ from harness.cluster import Cluster
 from harness.doctor.report import remeasure
 from harness.probe.diagnose import diagnose, failing_nodes
 from harness.probe.matrix import PROTOCOLS, MatrixResult, PairCheck, run_matrix
+from harness.probe.pairs import PairId
 from harness.probe.service import ProbeDeployment
 from harness.run_verdict import FLAKY_PROPERTY
 from harness.rundir import matrix_name
@@ -117,7 +118,7 @@ def test_pair(
     """One ordered pair: ICMP, TCP, UDP and HTTP from the source's task reach the destination's."""
     src, dst = harness_pair
     result = matrix_for(kind)
-    checks = result.for_pair(f"{src}->{dst}")
+    checks = result.for_pair(PairId(src, dst))
     assert sorted(c.protocol for c in checks) == sorted(PROTOCOLS)
     failed = [c for c in checks if not c.ok]
     if failed:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from harness.cluster import LABEL_RUN, LABEL_TEST, Cluster
+from harness.probe.agent import BatchReply, TcpReply
 from harness.probe.service import TCP_PORT, ProbeTask, batch
 from harness.retry import NotYet, eventually
 
@@ -41,7 +42,7 @@ def deploy(cluster: Cluster, stack: str, labels: dict[str, str]) -> None:
 def replicas(cluster: Cluster, stack: str) -> dict[str, list[ProbeTask]]:
     """Every running replica of every service, by short service name."""
     client = cluster.manager_docker()
-    hostnames = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
+    hostnames = {n.id: n.hostname for n in cluster.swarm_nodes()}
 
     def _check() -> dict[str, list[ProbeTask]]:
         out: dict[str, list[ProbeTask]] = {}
@@ -65,17 +66,17 @@ def replicas(cluster: Cluster, stack: str) -> dict[str, list[ProbeTask]]:
 
 def dial_by_name(
     cluster: Cluster, tasks: dict[str, list[ProbeTask]], edges: dict[str, tuple[str, ...]]
-) -> dict[str, Any]:
+) -> dict[str, BatchReply]:
     """From each replica of each service, a TCP dial to each named peer; results by edge.
     All replicas dial at once: a name that must not resolve costs a resolver timeout."""
     jobs = [(src, task, peers) for src, peers in edges.items() for task in tasks[src]]
 
-    def _one(job: tuple[str, ProbeTask, tuple[str, ...]]) -> dict[str, Any]:
+    def _one(job: tuple[str, ProbeTask, tuple[str, ...]]) -> dict[str, BatchReply]:
         src, task, peers = job
         ops = [{"id": p, "op": "tcp", "host": p, "port": TCP_PORT, "timeout_s": 3} for p in peers]
-        return {f"{src}@{task.node}->{r['id']}": r for r in batch(cluster, task, ops)}
+        return {f"{src}@{task.node}->{r.id}": r for r in batch(cluster, task, ops)}
 
-    out: dict[str, Any] = {}
+    out: dict[str, BatchReply] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
         for part in pool.map(_one, jobs):
             out.update(part)
@@ -124,15 +125,15 @@ def expected_edges(tasks: dict[str, list[ProbeTask]], edges: dict[str, tuple[str
     )
 
 
-def unreachable(results: dict[str, Any], expected: list[str] | None = None) -> dict[str, str]:
+def unreachable(results: Mapping[str, BatchReply], expected: list[str] | None = None) -> dict[str, str]:
     """Dependency edges whose dial failed, with the error each replica saw; with
     ``expected``, also every edge that was never dialed (a replica left out of the
     dials would otherwise pass)."""
-    out = {edge: str(r["error"]) for edge, r in results.items() if not r["ok"]}
+    out = {edge: str(r.error) for edge, r in results.items() if not r.ok}
     out.update({edge: "not dialed" for edge in expected or [] if edge not in results})
     return out
 
 
-def leaked(results: dict[str, Any]) -> list[str]:
+def leaked(results: Mapping[str, BatchReply]) -> list[str]:
     """Forbidden edges that got through, or at least connected."""
-    return sorted(edge for edge, r in results.items() if r["ok"] or r["connected"])
+    return sorted(edge for edge, r in results.items() if r.ok or (isinstance(r, TcpReply) and r.connected))

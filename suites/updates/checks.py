@@ -7,8 +7,7 @@ a verdict that cannot fail would let every update pass.
 
 from __future__ import annotations
 
-from typing import Any
-
+from harness.probe.agent import LoadReply
 from harness.probe.traffic import TrafficSummary
 from harness.swarm.updates import UpdateRecord, most_in_window
 
@@ -88,15 +87,11 @@ def parallelism_problems(
     return out
 
 
-def version_problems(seen: dict[str, dict[str, Any]], version: str) -> dict[str, str]:
+def version_problems(seen: dict[str, LoadReply], version: str) -> dict[str, str]:
     """Nodes whose load results (the agent's ``load`` output) show a failure or any
     version other than ``version`` answering; a node that sent nothing proves nothing."""
     wrong = {}
     for node, res in sorted(seen.items()):
-        versions = set(res.get("versions") or {})
-        if not res.get("sent") or res.get("failed") or versions != {version}:
-            wrong[node] = (
-                f"sent {res.get('sent')}, failed {res.get('failed')}, versions {res.get('versions')}, "
-                f"errors {res.get('errors')}"
-            )
+        if not res.sent or res.failed or set(res.versions) != {version}:
+            wrong[node] = f"sent {res.sent}, failed {res.failed}, versions {res.versions}, errors {res.errors}"
     return wrong

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.probe.agent import LoadReply
 from harness.probe.image import image_ref
 from harness.probe.service import agent
 from harness.probe.traffic import LoadFromEveryNode, TrafficSummary
@@ -71,7 +72,9 @@ def _all_answer_with(ctx: OverlayContext, svc: str, version: str) -> dict[str, s
     """One second of requests from every node; returns what any node saw other than
     only ``version`` answering (empty when all is well)."""
     args = ["load", f"http://{svc}:8080/", "--duration-s", "1", "--interval-s", "0.05"]
-    seen = {node: agent(ctx.cluster, task, args) for node, task in sorted(ctx.probes.tasks.items())}
+    seen = {
+        node: LoadReply.from_dict(agent(ctx.cluster, task, args)) for node, task in sorted(ctx.probes.tasks.items())
+    }
     return version_problems(seen, version)
 
 

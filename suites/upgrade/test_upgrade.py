@@ -42,7 +42,7 @@ def _operator_objects(cluster: Cluster) -> None:
     wait_replicas(cluster, "keep-svc", "keep-net", 2)
     client.secrets.create(name="keep-secret", data=b"s3cret", labels=labels)
     client.configs.create(name="keep-config", data=b"setting=1", labels=labels)
-    node = next(n for n in client.nodes.list() if n.attrs["Description"]["Hostname"] == "node2")
+    node = client.nodes.get(next(n.id for n in cluster.swarm_nodes() if n.hostname == "node2"))
     spec = node.attrs["Spec"]
     spec["Labels"] = {**(spec.get("Labels") or {}), "zone": "blue"}
     node.update(spec)

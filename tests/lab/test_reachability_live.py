@@ -16,6 +16,7 @@ from harness.doctor.report import run_doctor
 from harness.probe.diagnose import diagnose
 from harness.probe.matrix import PROTOCOLS, run_matrix, wait_matrix_passes
 from harness.probe.mtu import measure
+from harness.probe.pairs import PairId
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service
 from harness.rundir import RunDir
 from harness.swarm.bootstrap import swarm_address
@@ -53,7 +54,8 @@ def test_blocked_vxlan_between_one_pair_is_pinpointed(
         doctor = run_doctor(shared_cluster)
     finally:
         shared_cluster.run("node2", f"iptables -w -D {rule}").check()
-    assert sorted(result.failing_pairs()) == ["node1->node2", "node2->node1"], result.summary()
+    broken = [PairId("node1", "node2"), PairId("node2", "node1")]
+    assert sorted(result.failing_pairs()) == broken, result.summary()
     assert result.summary().startswith("2 of 6 pairs failed")
     # Every cell of the two dead pairs was retried once, and nothing else.
     assert result.retried == 2 * len(PROTOCOLS), result.summary()
@@ -82,7 +84,7 @@ def test_random_vxlan_loss_is_reported_as_loss_not_as_a_pass_or_an_mtu_fault(
         mtu_pairs = measure(shared_cluster, plain_probe, plain_probe.network)
     finally:
         shared_cluster.run("node2", f"iptables -w -D {rule}").check()
-    touched = {"node1->node2", "node2->node1"}
+    touched = {PairId("node1", "node2"), PairId("node2", "node1")}
     hit = {c.pair for c in result.checks if c.lost}
     assert hit and hit <= touched, result.summary()
     for c in result.checks:
@@ -105,7 +107,7 @@ def test_encrypted_overlay_failure_is_diagnosed_as_missing_esp(shared_cluster: C
     finally:
         remove_service(shared_cluster, dep.service)
     doctor = run_doctor(shared_cluster, ports=False)
-    assert sorted(result.failing_pairs()) == [
+    assert sorted(map(str, result.failing_pairs())) == [
         "node1->node2",
         "node1->node3",
         "node2->node1",

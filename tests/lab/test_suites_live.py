@@ -12,6 +12,7 @@ import pytest
 
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
+from harness.probe.agent import HttpReply
 from harness.probe.capture import capture, plain_problems
 from harness.probe.containers import label_flags
 from harness.probe.dns import wait_resolves_to
@@ -105,7 +106,8 @@ def wait_outage_on_every_node(cluster: Cluster, probes: ProbeDeployment, url: st
             if seen.get(node, "").startswith("failed"):
                 continue
             res = batch(cluster, task, [{"op": "http", "url": url, "timeout_s": 2.0}])[0]
-            seen[node] = f"failed: {res['error']}" if not res["ok"] else f"answered by {res['hostname']}"
+            answered_by = res.hostname if isinstance(res, HttpReply) else None
+            seen[node] = f"failed: {res.error}" if not res.ok else f"answered by {answered_by}"
         if not all(v.startswith("failed") for v in seen.values()):
             raise NotYet(f"the service still answers: {seen}")
 

@@ -5,8 +5,7 @@ isolation with its sanity inverse.
 
 from __future__ import annotations
 
-from typing import Any
-
+from harness.probe.agent import DnsReply, IfacesReply, TcpReply
 from harness.probe.service import ProbeDeployment, ProbeTask
 from suites.drivers.checks import (
     bridge_dns_problem,
@@ -21,8 +20,8 @@ from suites.drivers.isolation import internal_verdict, isolation_verdict
 NODES = ("node1", "node2", "node3")
 
 
-def _dial(ok: bool, connected: bool | None = None, error: str | None = None) -> dict[str, Any]:
-    return {"ok": ok, "connected": ok if connected is None else connected, "error": None if ok else error}
+def _dial(ok: bool, connected: bool | None = None, error: str | None = None) -> TcpReply:
+    return TcpReply(ok=ok, connected=ok if connected is None else connected, error=None if ok else error)
 
 
 # --- none ------------------------------------------------------------------------------------
@@ -45,12 +44,12 @@ LINKS = ["lo", "eth0", "docker0", "docker_gwbridge", "veth1a2b"]
 
 
 def test_host_network_sharing_the_node_passes_whatever_veths_come_and_go() -> None:
-    seen = {"interfaces": ["docker0", "docker_gwbridge", "eth0", "lo", "veth9z"], "hostname": "node1"}
+    seen = IfacesReply(interfaces=("docker0", "docker_gwbridge", "eth0", "lo", "veth9z"), hostname="node1")
     assert host_network_problems(seen, LINKS, "node1", _dial(True)) == []
 
 
 def test_host_network_in_its_own_namespace_is_caught() -> None:
-    seen = {"interfaces": ["eth0", "lo"], "hostname": "3f2a1b0c9d8e"}
+    seen = IfacesReply.from_dict({"interfaces": ["eth0", "lo"], "hostname": "3f2a1b0c9d8e"})
     problems = host_network_problems(seen, LINKS, "node1", _dial(False, error="connection refused"))
     assert problems == [
         f"interfaces ['eth0', 'lo'], node has {sorted(LINKS)}",
@@ -60,23 +59,21 @@ def test_host_network_in_its_own_namespace_is_caught() -> None:
 
 
 def test_host_network_ignores_overlay_devices_other_checks_create_meanwhile() -> None:
-    seen = {
-        "interfaces": ["docker0", "docker_gwbridge", "eth0", "lo"],
-        "hostname": "node1",
-        "netns": "net:[1]",
-    }
+    seen = IfacesReply.from_dict(
+        {"interfaces": ["docker0", "docker_gwbridge", "eth0", "lo"], "hostname": "node1", "netns": "net:[1]"}
+    )
     links = [*LINKS, "vx-001001-abcde"]
     assert host_network_problems(seen, links, "node1", _dial(True), "net:[1]") == []
 
 
 def test_host_network_in_another_namespace_is_caught_even_with_the_same_links() -> None:
-    seen = {"interfaces": sorted(LINKS), "hostname": "node1", "netns": "net:[4026532999]"}
+    seen = IfacesReply(interfaces=tuple(sorted(LINKS)), hostname="node1", netns="net:[4026532999]")
     problems = host_network_problems(seen, LINKS, "node1", _dial(True), "net:[4026531840]")
     assert problems == ["network namespace net:[4026532999], node's is net:[4026531840]"]
 
 
 def test_host_network_missing_one_link_is_caught() -> None:
-    seen = {"interfaces": ["eth0", "lo", "docker0"], "hostname": "node1"}
+    seen = IfacesReply.from_dict({"interfaces": ["eth0", "lo", "docker0"], "hostname": "node1"})
     problems = host_network_problems(seen, LINKS, "node1", _dial(True))
     assert len(problems) == 1 and problems[0].startswith("interfaces ['eth0', 'lo', 'docker0']")
 
@@ -84,8 +81,8 @@ def test_host_network_missing_one_link_is_caught() -> None:
 # --- bridge -----------------------------------------------------------------------------------
 
 
-def _dns(addresses: list[str] | None = None, error: str | None = None) -> dict[str, Any]:
-    return {"ok": bool(addresses), "addresses": addresses or [], "error": error}
+def _dns(addresses: list[str] | None = None, error: str | None = None) -> DnsReply:
+    return DnsReply(ok=bool(addresses), addresses=tuple(addresses or []), error=error)
 
 
 def test_bridge_user_resolves_and_default_does_not_passes() -> None:
@@ -119,7 +116,7 @@ def test_bridge_default_bridge_resolving_a_name_is_caught() -> None:
 ADDRESSES = {"node1": "198.18.0.130", "node2": "198.18.0.146", "node3": "198.18.0.162"}
 
 
-def _mesh(ok: bool = True) -> dict[str, dict[str, Any]]:
+def _mesh(ok: bool = True) -> dict[str, TcpReply]:
     return {
         f"{s}->{d}:{a}": _dial(ok, error="timed out")
         for s in ADDRESSES
@@ -185,7 +182,7 @@ OTHER = ProbeDeployment(
 )
 
 
-def _pairs(ok: bool, targets: list[str], error: str = "timed out") -> dict[str, dict[str, Any]]:
+def _pairs(ok: bool, targets: list[str], error: str = "timed out") -> dict[str, TcpReply]:
     return {f"{n}->{t}": _dial(ok, error=error) for n in NODES for t in targets}
 
 

@@ -6,6 +6,7 @@ from harness import verdict
 from harness.doctor.capabilities import KNOWN, Capability
 from harness.doctor.report import DoctorReport
 from harness.doctor.signatures import SIGNATURES, judge
+from harness.probe.agent import HttpReply, PingReply, TcpReply
 from harness.probe.diagnose import diagnose
 from harness.probe.matrix import PROBES, Attempt, MatrixResult, _attempt, _cell
 from harness.probe.service import ProbeTask
@@ -13,23 +14,23 @@ from harness.probe.service import ProbeTask
 DST = ProbeTask("node2", "abcdef123456789", "198.19.128.5")
 
 
-def _ok(n: int) -> list[dict[str, object]]:
-    return [{"ok": True, "hostname": "abcdef123456"}] * n
+def _ok(n: int) -> list[TcpReply]:
+    return [TcpReply(ok=True, hostname="abcdef123456")] * n
 
 
-def _lost(n: int) -> list[dict[str, object]]:
-    return [{"ok": False, "error": "timeout"}] * n
+def _lost(n: int) -> list[TcpReply]:
+    return [TcpReply(ok=False, error="timeout")] * n
 
 
 def test_a_cell_passes_only_when_every_probe_is_answered_by_the_destination() -> None:
     assert _attempt(DST, "tcp", _ok(3)).clean
     assert not _attempt(DST, "tcp", _ok(2) + _lost(1)).clean
-    wrong = _attempt(DST, "http", [*_ok(2), {"ok": True, "hostname": "ffffffffffff"}])
+    wrong = _attempt(DST, "http", [*_ok(2), HttpReply(ok=True, hostname="ffffffffffff")])
     assert not wrong.clean
     assert "answered by 'ffffffffffff', expected the task on node2" in wrong.errors[0]
     # ICMP has no identity to check, but every echo counts.
-    assert _attempt(DST, "icmp", [{"ok": True}] * 5).clean
-    assert not _attempt(DST, "icmp", [{"ok": True}] * 4 + [{"ok": False, "error": "timeout"}]).clean
+    assert _attempt(DST, "icmp", [PingReply(ok=True)] * 5).clean
+    assert not _attempt(DST, "icmp", [PingReply(ok=True)] * 4 + [PingReply(ok=False, error="timeout")]).clean
 
 
 def test_loss_on_both_passes_fails_with_the_loss_counted() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from harness import verdict
 from harness.probe import mtu
+from harness.probe.agent import PingReply
 from harness.probe.mtu import ANSWERED, PATH_REFUSED, SENDER_REFUSED, SILENT, PairMTU, refusal
 
 
@@ -74,10 +75,10 @@ def test_one_byte_over_must_be_refused_by_the_sender_or_the_path(over: str, text
 
 
 def test_refusal_reads_the_agents_reply() -> None:
-    assert refusal({"ok": True}) == ANSWERED
-    assert refusal({"ok": False, "error": "EMSGSIZE (exceeds path MTU 1450)"}) == SENDER_REFUSED
-    assert refusal({"ok": False, "error": "ICMP fragmentation needed (next-hop MTU 1400)"}) == PATH_REFUSED
-    assert refusal({"ok": False, "error": "timeout"}) == SILENT
+    assert refusal(PingReply(ok=True)) == ANSWERED
+    assert refusal(PingReply(ok=False, error="EMSGSIZE (exceeds path MTU 1450)")) == SENDER_REFUSED
+    assert refusal(PingReply(ok=False, error="ICMP fragmentation needed (next-hop MTU 1400)")) == PATH_REFUSED
+    assert refusal(PingReply(ok=False, error="timeout")) == SILENT
 
 
 def _fake_path(path_payload: int, lose: set[int]) -> Any:
@@ -90,11 +91,11 @@ def _fake_path(path_payload: int, lose: set[int]) -> Any:
             size = int(op["size"])
             if size in lose and size not in lost:
                 lost.add(size)
-                out.append({"ok": False, "error": "timeout", "size": size})
+                out.append(PingReply(ok=False, error="timeout", size=size))
             elif size > path_payload:
-                out.append({"ok": False, "error": "EMSGSIZE (exceeds path MTU)", "size": size})
+                out.append(PingReply(ok=False, error="EMSGSIZE (exceeds path MTU)", size=size))
             else:
-                out.append({"ok": True, "size": size})
+                out.append(PingReply(ok=True, size=size))
         return out
 
     return _batch
@@ -110,7 +111,7 @@ def test_bisection_retries_a_lost_echo_instead_of_lowering_its_bound(monkeypatch
 
 def test_bisection_that_keeps_losing_is_inconclusive(monkeypatch: pytest.MonkeyPatch) -> None:
     def _always_lost(cluster: Any, task: Any, ops: list[dict[str, Any]], timeout_s: float = 90) -> list[Any]:
-        return [{"ok": False, "error": "timeout", "size": op["size"]} for op in ops]
+        return [PingReply(ok=False, error="timeout", size=op["size"]) for op in ops]
 
     monkeypatch.setattr(mtu, "batch", _always_lost)
     found = mtu._bisect(None, None, {"node2": "x"}, {"node2": 8972})  # type: ignore[arg-type]

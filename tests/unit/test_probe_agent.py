@@ -173,13 +173,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def agent_module() -> types.ModuleType:
+def agent_module() -> Iterator[types.ModuleType]:
     """The agent imported in-process, for the cases loopback cannot produce."""
     spec = importlib.util.spec_from_file_location("probe_agent_under_test", AGENT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # Registered while it loads and runs: dataclasses look their module up by name.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,7 +358,7 @@ def test_dns_nxdomain_mapping(agent_module: types.ModuleType, monkeypatch: pytes
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(agent_module.socket, "getaddrinfo", _no_name)
-    doc = agent_module.probe_dns("gone.example")
+    doc = agent_module.probe_dns("gone.example").to_dict()
     assert doc["addresses"] == [] and doc["error"] == "NXDOMAIN" and doc["ok"] is False
 
 
@@ -474,7 +479,7 @@ def test_ping_emsgsize_reports_path_mtu(
             return 1450
 
     monkeypatch.setattr(agent_module.socket, "socket", FakeRawSocket)
-    doc = agent_module.probe_ping("127.0.0.1", size=1473, count=2, timeout_s=1.0, df=True)
+    doc = agent_module.probe_ping("127.0.0.1", size=1473, count=2, timeout_s=1.0, df=True).to_dict()
     assert doc["ok"] is False and doc["sent"] == 0 and doc["received"] == 0
     assert doc["error"] == "EMSGSIZE (exceeds path MTU 1450)"
 

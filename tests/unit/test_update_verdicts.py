@@ -6,8 +6,7 @@ parallelism, failures outside a stop-first update's window.
 
 from __future__ import annotations
 
-from typing import Any
-
+from harness.probe.agent import LoadReply
 from harness.probe.image import image_ref
 from harness.probe.traffic import NodeLoad, TrafficSummary
 from harness.swarm.updates import Sample, UpdateRecord
@@ -36,21 +35,19 @@ def _load(
     failed: int = 0,
     versions: dict[str, int] | None = None,
     window: tuple[float, float] | None = None,
-) -> dict[str, Any]:
-    return {
-        "sent": sent,
-        "failed": failed,
-        "versions": versions
-        if versions is not None
-        else {"v1": (sent - failed) // 2, "v2": (sent - failed) // 2},
-        "errors": {"connection refused": failed} if failed else {},
-        "first_failure_s": window[0] if window else None,
-        "last_failure_s": window[1] if window else None,
-    }
+) -> LoadReply:
+    return LoadReply(
+        sent=sent,
+        failed=failed,
+        versions=versions if versions is not None else {"v1": (sent - failed) // 2, "v2": (sent - failed) // 2},
+        errors={"connection refused": failed} if failed else {},
+        first_failure_s=window[0] if window else None,
+        last_failure_s=window[1] if window else None,
+    )
 
 
 def _traffic(
-    loads: dict[str, dict[str, Any]], started: dict[str, tuple[float, float]] | None = None
+    loads: dict[str, LoadReply], started: dict[str, tuple[float, float]] | None = None
 ) -> TrafficSummary:
     started = started or {}
     return TrafficSummary(

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from harness.probe.agent import DnsReply, TcpReply
 from harness.probe.capture import WireCapture, encrypted_problems, plain_problems
 from harness.probe.dns import NXDOMAIN, absence_problems, address_problems, control
-from harness.probe.lb import spread_problems
+from harness.probe.lb import Answers, spread_problems
 from harness.probe.service import ProbeDeployment, ProbeTask
 from suites.faults.checks import converged_problems, spec_version
 from suites.stack.shop import ALLOWED, expected_edges, leaked, leftover_problems, unreachable
@@ -22,8 +23,8 @@ from suites.stack.shop import ALLOWED, expected_edges, leaked, leftover_problems
 NODES = ("node1", "node2", "node3")
 
 
-def _dns(addresses: list[str] | None = None, error: str | None = None) -> dict[str, Any]:
-    return {"op": "dns", "ok": bool(addresses), "addresses": addresses or [], "error": error}
+def _dns(addresses: list[str] | None = None, error: str | None = None) -> DnsReply:
+    return DnsReply(ok=bool(addresses), addresses=tuple(addresses or []), error=error)
 
 
 # --- DNS ---------------------------------------------------------------------------
@@ -64,7 +65,7 @@ PROBES = ProbeDeployment(
 )
 
 
-def _absent(name_result: dict[str, Any], control_result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _absent(name_result: DnsReply, control_result: DnsReply) -> dict[str, DnsReply]:
     ctl, _ = control(PROBES)
     return {"gone": name_result, ctl: control_result}
 
@@ -125,14 +126,9 @@ def test_dns_a_node_without_the_control_result_is_not_proven() -> None:
 BACKENDS = {"aaa", "bbb", "ccc"}
 
 
-def _answers(by_backend: dict[str, int], errors: dict[str, int] | None = None) -> dict[str, Any]:
+def _answers(by_backend: dict[str, int], errors: dict[str, int] | None = None) -> Answers:
     errors = errors or {}
-    return {
-        "url": "http://web:8080/",
-        "sent": sum(by_backend.values()) + sum(errors.values()),
-        "by_backend": by_backend,
-        "errors": errors,
-    }
+    return Answers("http://web:8080/", sum(by_backend.values()) + sum(errors.values()), by_backend, errors)
 
 
 def test_lb_an_even_spread_passes() -> None:
@@ -244,8 +240,8 @@ SHOP_TASKS = {
 }
 
 
-def _dial(ok: bool, connected: bool | None = None, error: str | None = None) -> dict[str, Any]:
-    return {"ok": ok, "connected": ok if connected is None else connected, "error": error}
+def _dial(ok: bool, connected: bool | None = None, error: str | None = None) -> TcpReply:
+    return TcpReply(ok=ok, connected=ok if connected is None else connected, error=error)
 
 
 def test_stack_expected_edges_name_every_replica_and_peer() -> None:
