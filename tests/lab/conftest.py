@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.inventory import Inventory, load_inventory
 from harness.lab.naming import state_root
+from harness.retry import eventually
 from harness.rundir import RunDir
 
 SHARED_LAB = "hlt"
@@ -70,6 +72,54 @@ def run_suites(
         text=True,
         timeout=timeout_s,
     )
+
+
+def interrupted_cli(
+    args: list[str],
+    reached: Callable[[], None],
+    what: str,
+    signum: int,
+    *,
+    reach_s: float = 300,
+    wait_s: float = 400,
+    whole_group: bool = False,
+    interval_s: float = 0.2,
+    purge_lab: str | None = None,
+) -> tuple[int, str]:
+    """Start ``swarm-harness ARGS`` in its own session, wait until ``reached()`` stops
+    raising NotYet (``what`` names that moment), send ``signum`` to the process or its
+    whole group, and return its exit status and stderr. A process still running after
+    ``wait_s`` is killed with its group, and a lab it may have left is purged, so one
+    failed test does not leave its machines to the next."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        eventually(reached, reach_s, what, interval_s=interval_s)
+        if whole_group:
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=wait_s)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if purge_lab is not None and leftovers(purge_lab):
+            cli("purge", "--lab", purge_lab)
+    return proc.returncode, err
+
+
+def interrupted_errors(returncode: int, err: str, signum: int) -> list[str]:
+    """The ``error:`` lines of a harness process ended by ``signum``, once its exit status
+    is the signal's (128 + signum) and it printed no traceback."""
+    assert returncode == 128 + signum, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    return [ln for ln in err.splitlines() if ln.startswith("error:")]
 
 
 def assert_one_line_error(res: CliResult, *needles: str) -> None:

@@ -9,17 +9,15 @@ no `purge` needed, and no run record still claims "provisioning".
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from harness.retry import NotYet, eventually
+from harness.retry import NotYet
 from harness.rundir import RunDir
-from tests.lab.conftest import cli, leftovers
+from tests.lab.conftest import cli, interrupted_cli, interrupted_errors, leftovers
 
 LAB = "sigup"
 SUBNET = "198.18.242.0/24"
@@ -71,30 +69,18 @@ def test_signal_during_up_leaves_nothing(
     run_dir = tmp_path / "run"
     if run_dir_existed:
         run_dir.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "up", "--lab", LAB, "--run-dir", str(run_dir), "--subnet", SUBNET],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    returncode, err = interrupted_cli(
+        ["up", "--lab", LAB, "--run-dir", str(run_dir), "--subnet", SUBNET],
+        lambda: stage(run_dir),  # type: ignore[operator]
+        "up to reach the stage",
+        signum,
+        reach_s=120,
+        whole_group=whole_group,
+        interval_s=0.1,
+        purge_lab=LAB,
     )
-    try:
-        eventually(lambda: stage(run_dir), 120, "up to reach the stage", interval_s=0.1)  # type: ignore[operator]
-        if whole_group:
-            os.killpg(proc.pid, signum)
-        else:
-            os.kill(proc.pid, signum)
-        _, err = proc.communicate(timeout=400)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if leftovers(LAB):
-            cli("purge", "--lab", LAB)
     name = signal.Signals(signum).name
-    assert proc.returncode == 128 + signum, err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    errors = interrupted_errors(returncode, err, signum)
     assert errors == [errors[-1]] and f"interrupted by {name} during up" in errors[-1], err[-3000:]
     assert f"purge --lab {LAB}" in errors[-1]
     # Nothing is left, by the harness's own account and by the kernel's.
@@ -115,11 +101,13 @@ def test_signal_during_run_tears_down(tmp_path: Path, signum: int) -> None:
     """Once `up` is done `run` holds a lab; a signal while it bootstraps still ends in `down`."""
     assert leftovers(LAB) == [], "an earlier test left this lab behind"
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
+
+    def _bootstrapping() -> None:
+        if not RunDir(run_dir).inventory.is_file():
+            raise NotYet("up not finished")
+
+    returncode, err = interrupted_cli(
         [
-            sys.executable,
-            "-m",
-            "harness.cli",
             "run",
             "--lab",
             LAB,
@@ -132,30 +120,14 @@ def test_signal_during_run_tears_down(tmp_path: Path, signum: int) -> None:
             "--suites",
             "suites/overlay",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        _bootstrapping,
+        "run to reach bootstrap",
+        signum,
+        interval_s=0.1,
+        purge_lab=LAB,
     )
-    try:
-
-        def _bootstrapping() -> None:
-            if not RunDir(run_dir).inventory.is_file():
-                raise NotYet("up not finished")
-
-        eventually(_bootstrapping, 300, "run to reach bootstrap", interval_s=0.1)
-        os.kill(proc.pid, signum)
-        _, err = proc.communicate(timeout=400)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if leftovers(LAB):
-            cli("purge", "--lab", LAB)
     name = signal.Signals(signum).name
-    assert proc.returncode == 128 + signum, err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    errors = interrupted_errors(returncode, err, signum)
     assert len(errors) == 1 and f"interrupted by {name} during run" in errors[0], err[-3000:]
     assert "torn down" in errors[0]
     assert _kernel_view(LAB) == []

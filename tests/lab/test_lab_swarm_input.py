@@ -6,10 +6,7 @@ says a node may be left drained and how to finish.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +14,9 @@ import pytest
 
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
-from harness.retry import NotYet, eventually
+from harness.retry import NotYet
 from harness.rundir import RunDir
-from tests.lab.conftest import assert_one_line_error, cli, leftovers
+from tests.lab.conftest import assert_one_line_error, cli, interrupted_cli, leftovers
 
 LAB = "sigsw"
 SUBNET = "198.18.245.0/24"
@@ -57,7 +54,10 @@ def _objects(inventory: Path) -> tuple[list[str], list[str], list[str]]:
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (["bootstrap", "--data-path-port", "4790"], ["data-path port 4789", "--data-path-port 4790 cannot change it"]),
+        (
+            ["bootstrap", "--data-path-port", "4790"],
+            ["data-path port 4789", "--data-path-port 4790 cannot change it"],
+        ),
         (["bootstrap", "--plain-network", "bad name!"], ["--plain-network 'bad name!'", "not a valid"]),
         (["bootstrap", "--plain-network", "twin", "--encrypted-network", "twin"], ["both 'twin'"]),
         (["upgrade", "--order", "node9,node1"], ["--order names node9", "node1,node2"]),
@@ -74,27 +74,20 @@ def test_refused_before_anything_is_made(formed: Path, args: list[str], needles:
 
 def test_sigterm_during_upgrade_removes_its_services(formed: Path) -> None:
     before_services = _objects(formed)[0]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "upgrade", "--inventory", str(formed), "--no-checks"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+
+    def _traffic_running() -> None:
+        if "upgrade-web" not in _objects(formed)[0]:
+            raise NotYet("no traffic service yet")
+
+    returncode, err = interrupted_cli(
+        ["upgrade", "--inventory", str(formed), "--no-checks"],
+        _traffic_running,
+        "the upgrade's traffic service",
+        signal.SIGTERM,
+        wait_s=300,
+        interval_s=0.5,
     )
-    try:
-
-        def _traffic_running() -> None:
-            if "upgrade-web" not in _objects(formed)[0]:
-                raise NotYet("no traffic service yet")
-
-        eventually(_traffic_running, 300, "the upgrade's traffic service", interval_s=0.5)
-        os.kill(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 143, err[-3000:]
+    assert returncode == 143, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "interrupted by SIGTERM during upgrade" in errors[0], err[-3000:]

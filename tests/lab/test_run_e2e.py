@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.retry import NotYet, eventually
+from harness.retry import NotYet
 from harness.rundir import JUNIT_DISRUPTIVE, RunDir
-from tests.lab.conftest import cli, leftovers
+from tests.lab.conftest import cli, interrupted_cli, leftovers
 
 
 def _cases(junit: Path) -> dict[str, ET.Element]:
@@ -191,36 +188,19 @@ def test_run_main_job(tmp_path: Path) -> None:
 
 def test_run_tears_down_on_ctrl_c(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            "--lab",
-            "hri",
-            "--subnet",
-            "198.18.9.0/24",
-            "--run-dir",
-            str(run_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+
+    def _in_suites() -> None:
+        if not RunDir(run_dir).doctor.exists():
+            raise NotYet("not in the suites stage yet")
+
+    returncode, err = interrupted_cli(
+        ["run", "--lab", "hri", "--subnet", "198.18.9.0/24", "--run-dir", str(run_dir)],
+        _in_suites,
+        "the run to reach its suites",
+        signal.SIGINT,
+        wait_s=300,
+        whole_group=True,
     )
-    try:
-
-        def _in_suites() -> None:
-            if not RunDir(run_dir).doctor.exists():
-                raise NotYet("not in the suites stage yet")
-
-        eventually(_in_suites, 300, "the run to reach its suites", interval_s=0.2)
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err[-2000:]
+    assert returncode == 130, err[-2000:]
     assert "== down" in err
     assert leftovers("hri") == []
