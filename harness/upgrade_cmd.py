@@ -10,10 +10,13 @@ from harness.errors import UserInputError
 from harness.inventory import Inventory, load_inventory
 from harness.probe.image import ensure_probe_images
 from harness.probe.service import deploy_global_probe, remove_service, service_name
+from harness.provision.upgraders import choose_upgrader
 from harness.rundir import read_info
 from harness.swarm.networks import ensure_networks
+from harness.swarm.nodes import drained
 from harness.swarm.services import create_probe_service, wait_replicas
-from harness.swarm.upgrade import UpgradeReport, command_upgrader, run_upgrade
+from harness.upgrade.flow import run_upgrade
+from harness.upgrade.report import UpgradeReport
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +35,7 @@ def upgrade(
     run_dir = inventory_path.resolve().parent
     info = read_info(run_dir)
     cluster = Cluster(inv, info.run_id if info else "adhoc")
-    uses_commands = bool(inv.upgrade_command) or any(n.upgrade_command for n in inv.nodes)
-    if inv.provider == "local" and not uses_commands:
-        from harness.lab.upgrader import lab_upgrader
-
-        lab = str(inv.provider_data.get("lab", ""))
-        if not lab:
-            raise UserInputError(
-                f"{inventory_path} has no provider_data.lab", "regenerate it with 'swarm-harness up'"
-            )
-        _check_release(lab, to_release, order or [n.name for n in inv.nodes])
-        upgrader = lab_upgrader(lab, to_release)
-    elif uses_commands:
-        upgrader = command_upgrader(cluster, inv.upgrade_command)
-    else:
-        raise UserInputError(
-            f"{inventory_path}: no way to upgrade {inv.provider} hosts",
-            "set upgrade_command (per node or for the inventory), e.g. an apt install of a pinned engine",
-        )
+    upgrader = choose_upgrader(inv, inventory_path, cluster, to_release, order or [n.name for n in inv.nodes])
     labels = cluster.labels("upgrade")
     probes_service = ""
     try:
@@ -107,31 +93,12 @@ def _check_order(inv: Inventory, order: list[str] | None, inventory_path: Path) 
         raise UserInputError(f"--order repeats {', '.join(repeated)}", "name each node once")
 
 
-def _check_release(lab: str, to_release: str, nodes: list[str]) -> None:
-    """An upgrade to the release the machines already run would drain and swap for nothing."""
-    from harness.lab import images, machine
-
-    kinds = {s.kind for s in machine.list_states(lab)} or {"nspawn"}
-    for kind in kinds:
-        images.machine_recipe(to_release, kind)
-    states = [machine.load_state(lab, n) for n in nodes]
-    if states and all(s is not None and s.release == to_release for s in states):
-        raise UserInputError(
-            f"every node of lab {lab} already runs {to_release}",
-            "pass another --to (bookworm: Engine 20.10, trixie: Engine 26.1)",
-        )
-
-
 def _warn_drained(cluster: Cluster) -> None:
     """A node left drained by an earlier, stopped upgrade is said before this one starts."""
-    drained = [
-        n.attrs["Description"]["Hostname"]
-        for n in cluster.manager_docker().nodes.list()
-        if n.attrs.get("Spec", {}).get("Availability") == "drain"
-    ]
-    if drained:
+    left = drained(cluster, cluster.first_manager.name)
+    if left:
         log.warning(
             "drained before this upgrade (an earlier upgrade stopped there): %s; "
             "they are upgraded and made active again in their turn",
-            ", ".join(sorted(drained)),
+            ", ".join(left),
         )
