@@ -1,11 +1,12 @@
 """Traffic during a rolling upgrade, from the nodes not being upgraded.
 
 Window after window, one idle node's probe task sends requests to the traffic
-service (``harness.probe.traffic``'s load client, for one window) while a
-long-lived TCP connection is held from that node to another idle one. A window
-adds its requests, failures, errors and longest gap to the report; a connection
-that breaks is named, unless one of its ends started draining meanwhile (its task
-stopped by design).
+service for one window (``harness.probe.traffic.load_window``), then holds a
+long-lived TCP connection to another idle node's task for one window. A window adds
+its requests, failures, errors and longest gap to the report; a connection that
+breaks is named, unless one of its ends started draining meanwhile (its task stopped
+by design). Each window is waited for, not detached: when a drain stops the sending
+task mid-window, the next window starts at once from another node.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import threading
 import time
 
 from harness.cluster import Cluster
-from harness.probe.recovery import subset
-from harness.probe.service import TCP_PORT, ProbeDeployment, agent, wait_global_probe
-from harness.probe.traffic import LoadFromEveryNode, TrafficSummary
+from harness.probe.service import HTTP_PORT, TCP_PORT, ProbeDeployment, agent, wait_global_probe
+from harness.probe.traffic import TrafficSummary, load_window
 from harness.upgrade.report import Traffic
 
 # The monitor gives up after this long, should the harness never stop it.
@@ -32,6 +32,7 @@ class TrafficMonitor(threading.Thread):
         self.cluster = cluster
         self.probes = probes
         self.service = service
+        self.url = f"http://{service}:{HTTP_PORT}/"
         self.window_s = window_s
         self.busy: set[str] = set()
         self.stats = Traffic()
@@ -94,21 +95,12 @@ class TrafficMonitor(threading.Thread):
         idle = [n for n in sorted(self.probes.tasks) if n not in self.busy]
         if not idle:
             return
-        load = LoadFromEveryNode(
-            self.cluster, subset(self.probes, idle[:1]), self.service, interval_s=0.1, timeout_s=1
+        load = load_window(
+            self.cluster, self.probes.tasks[idle[0]], self.url, self.window_s, interval_s=0.1, timeout_s=1
         )
-        with load:
-            held: Exception | None = None
-            try:
-                if len(idle) >= 2:
-                    self._hold(idle[0], idle[-1])
-                else:
-                    self._halt.wait(self.window_s)
-            except Exception as exc:
-                held = exc
-            self._count_load(load.stop())
-            if held is not None:
-                raise held
+        self._count_load(TrafficSummary(self.url, [load]))
+        if len(idle) >= 2:
+            self._hold(idle[0], idle[-1])
 
     def run(self) -> None:
         deadline = time.monotonic() + MONITOR_LIMIT_S

@@ -15,7 +15,7 @@ from harness.cluster import Cluster
 from harness.errors import HarnessError, UserInputError
 from harness.inventory.schema import Inventory, Node, SSHConfig
 from harness.probe.service import ProbeDeployment, ProbeTask
-from harness.probe.traffic import NodeLoad, TrafficSummary
+from harness.probe.traffic import NodeLoad
 from harness.provision.upgraders import choose_upgrader
 from harness.upgrade import flow, monitor
 from harness.upgrade.flow import roll, upgrade_order
@@ -219,38 +219,30 @@ def test_the_upgrader_is_chosen_once_from_the_inventory(tmp_path: Path) -> None:
         choose_upgrader(_inventory("local"), path, Cluster(_inventory("local")), "trixie", list(NAMES))
 
 
-class _Load:
-    """Stands in for ``LoadFromEveryNode``: one node's counts for one window."""
+LOADS: list[tuple[str, str, float]] = []
 
-    made: list[list[str]] = []
 
-    def __init__(self, cluster: Cluster, probes: ProbeDeployment, target: str, **kw: float) -> None:
-        self.nodes = sorted(probes.tasks)
-        _Load.made.append(self.nodes)
-
-    def __enter__(self) -> _Load:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def stop(self) -> TrafficSummary:
-        result = {"sent": 40, "failed": 2, "errors": {"timed out": 2}, "longest_gap_s": 1.5}
-        return TrafficSummary("http://upgrade-web:8080/", [NodeLoad(n, result) for n in self.nodes])
+def _load_window(
+    cluster: Cluster, task: ProbeTask, url: str, duration_s: float, interval_s: float, timeout_s: float
+) -> NodeLoad:
+    """Stands in for the agent's one-window load: 40 requests, 2 of them timed out."""
+    LOADS.append((task.node, url, duration_s))
+    return NodeLoad(task.node, {"sent": 40, "failed": 2, "errors": {"timed out": 2}, "longest_gap_s": 1.5})
 
 
 def test_a_traffic_window_counts_the_load_and_the_held_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     held: list[dict[str, Any]] = [{"ok": True}, {"ok": False, "error": "reset", "broken_at_s": 2}]
-    monkeypatch.setattr(monitor, "LoadFromEveryNode", _Load)
+    monkeypatch.setattr(monitor, "load_window", _load_window)
     monkeypatch.setattr(monitor, "agent", lambda cluster, task, args, timeout_s: held.pop(0))
     monkeypatch.setattr(monitor, "wait_global_probe", lambda *a: PROBES)
     mon = TrafficMonitor(Cluster(_inventory()), PROBES, "upgrade-web")
     mon.busy.add("node2")
-    _Load.made.clear()
+    LOADS.clear()
     mon._window()
     mon._window()
     s = mon.stats
-    assert _Load.made == [["node1"], ["node1"]]  # one idle node sends, the others are left alone
+    # One idle node sends, for one window each time; the node being upgraded is left alone.
+    assert LOADS == [("node1", "http://upgrade-web:8080/", 4)] * 2
     assert (s.windows, s.sent, s.failed, s.errors, s.longest_gap_s) == (2, 80, 4, {"timed out": 4}, 1.5)
     assert (s.connections, s.connections_broken, s.ended_by_drain) == (2, 1, 0)
     assert s.broken[0].startswith("node1->node3 at +") and "while upgrading node2: reset" in s.broken[0]
@@ -263,7 +255,7 @@ def test_a_connection_ended_by_a_drain_is_not_counted_broken(monkeypatch: pytest
         mon.busy.add("node3")  # node3 started draining while the connection was held
         return {"ok": False, "error": "reset"}
 
-    monkeypatch.setattr(monitor, "LoadFromEveryNode", _Load)
+    monkeypatch.setattr(monitor, "load_window", _load_window)
     monkeypatch.setattr(monitor, "agent", _hold)
     monkeypatch.setattr(monitor, "wait_global_probe", lambda *a: PROBES)
     mon._window()
