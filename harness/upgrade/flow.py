@@ -75,6 +75,14 @@ def _run_stage(report: UpgradeReport, turn: NodeTurn, stage: Stage, t0: float) -
     return ok
 
 
+def _run_turn(report: UpgradeReport, turn: NodeTurn, stages: Sequence[Stage], t0: float) -> Stage | None:
+    """The node's stages in order; the first that fails ends the turn and is returned."""
+    for stage in stages:
+        if not _run_stage(report, turn, stage, t0):
+            return stage
+    return None
+
+
 def roll(
     ctx: UpgradeContext,
     nodes: Sequence[Node],
@@ -93,7 +101,7 @@ def roll(
         for node in nodes:
             turn = _turn(ctx, node)
             monitor.busy.add(node.name)
-            failed = next((s for s in stages if not _run_stage(report, turn, s, t0)), None)
+            failed = _run_turn(report, turn, stages, t0)
             if failed is None:
                 monitor.busy.discard(node.name)
             elif report.failed_node is None:
