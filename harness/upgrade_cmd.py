@@ -11,10 +11,13 @@ from harness.inventory import Inventory, load_inventory
 from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images, image_ref
 from harness.probe.service import deploy_global_probe, remove_service, service_name
+from harness.provision.upgraders import choose_upgrader
 from harness.rundir import RunDir
 from harness.swarm.networks import ensure_networks
+from harness.swarm.nodes import drained
 from harness.swarm.services import create_probe_service, wait_replicas
-from harness.swarm.upgrade import UpgradeReport, command_upgrader, run_upgrade
+from harness.upgrade.flow import run_upgrade
+from harness.upgrade.report import UpgradeReport
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +35,7 @@ def upgrade(
     _check_order(inv, order, inventory_path)
     run_dir = RunDir.of_inventory(inventory_path)
     cluster = Cluster(inv, run_dir.run_id())
-    uses_commands = bool(inv.upgrade_command) or any(n.upgrade_command for n in inv.nodes)
-    if inv.provider == "local" and not uses_commands:
-        from harness.lab.upgrader import lab_upgrader
-
-        lab = str(inv.provider_data.get("lab", ""))
-        if not lab:
-            raise UserInputError(
-                f"{inventory_path} has no provider_data.lab", "regenerate it with 'swarm-harness up'"
-            )
-        _check_release(lab, to_release, order or [n.name for n in inv.nodes])
-        upgrader = lab_upgrader(lab, to_release)
-    elif uses_commands:
-        upgrader = command_upgrader(cluster, inv.upgrade_command)
-    else:
-        raise UserInputError(
-            f"{inventory_path}: no way to upgrade {inv.provider} hosts",
-            "set upgrade_command (per node or for the inventory), e.g. an apt install of a pinned engine",
-        )
+    upgrader = choose_upgrader(inv, inventory_path, cluster, to_release, order or [n.name for n in inv.nodes])
     labels = cluster.labels("upgrade")
     probes_service = ""
     try:
@@ -113,27 +99,12 @@ def _check_order(inv: Inventory, order: list[str] | None, inventory_path: Path) 
         raise UserInputError(f"--order repeats {', '.join(repeated)}", "name each node once")
 
 
-def _check_release(lab: str, to_release: str, nodes: list[str]) -> None:
-    """An upgrade to the release the machines already run would drain and swap for nothing."""
-    from harness.lab import images, machine
-
-    kinds = {s.kind for s in machine.list_states(lab)} or {"nspawn"}
-    for kind in kinds:
-        images.machine_recipe(to_release, kind)
-    states = [machine.load_state(lab, n) for n in nodes]
-    if states and all(s is not None and s.release == to_release for s in states):
-        raise UserInputError(
-            f"every node of lab {lab} already runs {to_release}",
-            "pass another --to (bookworm: Engine 20.10, trixie: Engine 26.1)",
-        )
-
-
 def _warn_drained(cluster: Cluster) -> None:
     """A node left drained by an earlier, stopped upgrade is said before this one starts."""
-    drained = [n.hostname for n in cluster.swarm_nodes() if n.availability == "drain"]
-    if drained:
+    left = drained(cluster, cluster.first_manager.name)
+    if left:
         log.warning(
             "drained before this upgrade (an earlier upgrade stopped there): %s; "
             "they are upgraded and made active again in their turn",
-            ", ".join(sorted(drained)),
+            ", ".join(left),
         )

@@ -1,30 +1,57 @@
-"""Upgrade a lab machine's engine the way an operator replaces a host's OS: stop, swap, start."""
+"""Upgrade a lab machine's engine the way an operator replaces a host's OS: stop, swap, start.
+
+``ImageSwapUpgrader`` is an ``harness.upgrade.upgrader.Upgrader`` (by its shape: the
+lab does not import the upgrade flow, the caller hands the upgrader in).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from harness.errors import LabError
+from harness.errors import LabError, UserInputError
 from harness.inventory.schema import Node
 from harness.lab import images, machine
 
 log = logging.getLogger(__name__)
 
 
-def lab_upgrader(lab: str, release: str) -> Callable[[Node], None]:
+class ImageSwapUpgrader:
     """A per-node upgrade: swap the machine's image to ``release``, keeping its Docker state."""
-    kinds = {s.kind for s in machine.list_states(lab)} or {"nspawn"}
-    for kind in kinds:
-        images.ensure_image(images.machine_recipe(release, kind))
 
-    def _upgrade(node: Node) -> None:
-        state = machine.load_state(lab, node.name)
+    def __init__(self, lab: str, release: str) -> None:
+        self.lab = lab
+        self.release = release
+
+    def upgrade(self, node: Node) -> None:
+        state = machine.load_state(self.lab, node.name)
         if state is None:
-            raise LabError(f"lab {lab} has no machine {node.name}", "check the inventory's provider_data.lab")
-        log.info("%s: swapping image %s -> %s", node.name, state.release, release)
+            raise LabError(
+                f"lab {self.lab} has no machine {node.name}", "check the inventory's provider_data.lab"
+            )
+        log.info("%s: swapping image %s -> %s", node.name, state.release, self.release)
         machine.stop(state)
-        machine.swap_image(state, release)
+        machine.swap_image(state, self.release)
         machine.start(state)
 
-    return _upgrade
+
+def _kinds(lab: str) -> set[str]:
+    return {s.kind for s in machine.list_states(lab)} or {"nspawn"}
+
+
+def check_release(lab: str, to_release: str, nodes: list[str]) -> None:
+    """An upgrade to the release the machines already run would drain and swap for nothing."""
+    for kind in _kinds(lab):
+        images.machine_recipe(to_release, kind)
+    states = [machine.load_state(lab, n) for n in nodes]
+    if states and all(s is not None and s.release == to_release for s in states):
+        raise UserInputError(
+            f"every node of lab {lab} already runs {to_release}",
+            "pass another --to (bookworm: Engine 20.10, trixie: Engine 26.1)",
+        )
+
+
+def lab_upgrader(lab: str, release: str) -> ImageSwapUpgrader:
+    """The image swap to ``release``, its machine images built (or found cached) first."""
+    for kind in _kinds(lab):
+        images.ensure_image(images.machine_recipe(release, kind))
+    return ImageSwapUpgrader(lab, release)

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.cluster import Cluster
 from harness.probe.agent import LoadReply
-from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask
+from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask, agent
 from harness.retry import NotYet, eventually
 from harness.transport.result import CommandError
 from harness.transport.ssh import raise_first, run_parallel
@@ -132,6 +132,32 @@ class TrafficSummary:
         }
 
 
+def load_args(url: str, duration_s: float, interval_s: float, timeout_s: float) -> list[str]:
+    """The agent's ``load`` command: requests to ``url`` every ``interval_s`` for ``duration_s``."""
+    return [
+        "load",
+        url,
+        "--duration-s",
+        str(duration_s),
+        "--interval-s",
+        str(interval_s),
+        "--timeout-s",
+        str(timeout_s),
+    ]
+
+
+def load_window(
+    cluster: Cluster, task: ProbeTask, url: str, duration_s: float, interval_s: float, timeout_s: float
+) -> NodeLoad:
+    """One client on ``task`` for ``duration_s``, waited for (not detached): for a caller that
+    measures window after window and must go on at once when the task is gone mid-window."""
+    launched_s = time.monotonic()
+    result = agent(
+        cluster, task, load_args(url, duration_s, interval_s, timeout_s), timeout_s=duration_s + 30
+    )
+    return NodeLoad(task.node, LoadReply.from_dict(result), launched_s)
+
+
 class _Client:
     """One detached ``agent.py load`` inside one probe task."""
 
@@ -154,10 +180,8 @@ class _Client:
 
     def start(self) -> None:
         self.launched_s = time.monotonic()
-        load = (
-            f"python3 /agent.py load {shlex.quote(self.url)} --duration-s {LOAD_LIMIT_S} "
-            f"--interval-s {self.interval_s} --timeout-s {self.timeout_s} --out {self.out}"
-        )
+        args = load_args(self.url, LOAD_LIMIT_S, self.interval_s, self.timeout_s)
+        load = " ".join(shlex.quote(a) for a in ["python3", "/agent.py", *args, "--out", self.out])
         self._exec(f"echo $$ > {self.pidfile}; exec {load}", detach=True).check(
             hint="check that the probe task still runs on that node ('docker ps')"
         )
