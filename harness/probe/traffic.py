@@ -23,7 +23,6 @@ from harness.cluster import Cluster
 from harness.probe.agent import LoadReply
 from harness.probe.service import HTTP_PORT, ProbeDeployment, ProbeTask, agent
 from harness.retry import NotYet, eventually
-from harness.transport.result import CommandError
 from harness.transport.ssh import raise_first, run_parallel
 
 log = logging.getLogger(__name__)
@@ -283,7 +282,7 @@ class LoadFromEveryNode:
         if self._summary is None:
             try:
                 self.stop()
-            except (CommandError, Exception) as stop_exc:
+            except Exception as stop_exc:
                 if exc is None:
                     raise
                 log.warning("could not collect load results after a failure: %s", stop_exc)

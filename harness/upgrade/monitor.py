@@ -16,6 +16,7 @@ import threading
 import time
 
 from harness.cluster import Cluster
+from harness.probe.agent import HoldReply
 from harness.probe.service import HTTP_PORT, TCP_PORT, ProbeDeployment, agent, wait_global_probe
 from harness.probe.traffic import TrafficSummary, load_window
 from harness.upgrade.report import Traffic
@@ -64,7 +65,7 @@ class TrafficMonitor(threading.Thread):
 
     def _hold(self, src: str, dst: str) -> None:
         """A connection held for one window; counted as broken unless a drain ended it."""
-        hold = agent(
+        reply = agent(
             self.cluster,
             self.probes.tasks[src],
             [
@@ -78,16 +79,17 @@ class TrafficMonitor(threading.Thread):
             ],
             timeout_s=self.window_s + 30,
         )
+        hold = HoldReply.from_dict(reply)
         s = self.stats
         s.connections += 1
-        if not hold.get("ok") and {src, dst} & self.busy:
+        if not hold.ok and {src, dst} & self.busy:
             # An endpoint's node started draining mid-window: its task stopped by design.
             s.ended_by_drain += 1
-        elif not hold.get("ok"):
+        elif not hold.ok:
             s.connections_broken += 1
             s.broken.append(
                 f"{src}->{dst} at +{time.monotonic() - self.started:.0f}s while upgrading "
-                f"{','.join(sorted(self.busy)) or 'nothing'}: {hold.get('error')} (after {hold.get('broken_at_s')}s)"
+                f"{','.join(sorted(self.busy)) or 'nothing'}: {hold.error} (after {hold.broken_at_s}s)"
             )
 
     def _window(self) -> None:
