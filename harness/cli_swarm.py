@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.cli_options import add_hosts_options, check_target_options, harness_command, local_spec
 from harness.errors import HarnessError, TransportError, UserInputError
-from harness.runner import DEFAULT_MARKERS
+from harness.runner import DEFAULT_MARKERS, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
     from harness.run_verdict import RunVerdict
@@ -320,7 +320,11 @@ def add_commands(sub: Any) -> None:
         help="pytest marker expression (default: not disruptive and not upgrade)",
     )
     rn.add_argument("-k", default=None, help="pytest -k expression")
-    rn.add_argument("--workers", default="auto", help="pytest-xdist workers (0 = no xdist)")
+    rn.add_argument(
+        "--workers",
+        default=DEFAULT_WORKERS,
+        help=f"pytest-xdist workers: a count, auto (one per CPU) or 0 (no xdist); default {DEFAULT_WORKERS}",
+    )
     rn.add_argument("--strict", action="store_true", help="unmet capabilities fail their checks")
     rn.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
     rn.add_argument(

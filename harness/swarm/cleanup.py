@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 
 import docker.errors
+import docker.models.networks
 
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.retry import NotYet, eventually
-from harness.swarm.networks import network_gone
+from harness.swarm.networks import network_gone, remove_swarm_network
 
 log = logging.getLogger(__name__)
 
@@ -50,31 +51,20 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
 
     deleted: set[str] = set()
 
-    def _in_swarm(net_id: str) -> bool:
-        # The manager's listing lags a removal (another check's, or 'docker stack rm');
-        # asking swarmkit itself costs a 404, where a DELETE of the gone network is a
-        # 500 that dockerd logs as an error.
-        try:
-            client.api.inspect_network(net_id, scope="swarm")
-        except docker.errors.NotFound:
-            deleted.add(net_id)
-            return False
-        return True
-
     def _networks_gone() -> None:
         # A swarm network stays "in use" until its tasks are torn down on every node. The
         # manager may list a network it has just deleted for a moment: never ask twice.
         busy = []
         for net in client.networks.list(filters={"label": label}):
-            if net.id in deleted or (net.attrs.get("Scope") == "swarm" and not _in_swarm(net.id)):
+            if net.id in deleted:
                 continue
-            try:
-                net.remove()
-            except docker.errors.APIError as exc:
-                # A swarm network deleted meanwhile answers 500 "network ... not found", not 404.
-                if not network_gone(exc):
-                    busy.append(f"{net.name}: {exc.explanation}")
-                    continue
+            if net.attrs.get("Scope") == "swarm":
+                why = remove_swarm_network(client, net.id)
+            else:
+                why = _remove_local(net)
+            if why is not None:
+                busy.append(f"{net.name}: {why}")
+                continue
             deleted.add(net.id)
         if busy:
             raise NotYet("; ".join(busy))
@@ -90,3 +80,12 @@ def cleanup_by_label(cluster: Cluster, label: str) -> None:
         f"docker network ls -q --filter 'label={quoted}' --filter scope=local | xargs -r docker network rm",
         timeout_s=60,
     )
+
+
+def _remove_local(net: docker.models.networks.Network) -> str | None:
+    try:
+        net.remove()
+    except docker.errors.APIError as exc:
+        return None if network_gone(exc) else str(exc.explanation)
+    return None
+

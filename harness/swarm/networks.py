@@ -62,3 +62,23 @@ def network_gone(exc: docker.errors.APIError) -> bool:
     taken for busy, it was asked again every second, each time logged by dockerd.
     """
     return isinstance(exc, docker.errors.NotFound) or "not found" in str(exc.explanation or "")
+
+
+def remove_swarm_network(client: docker.DockerClient, network: str) -> str | None:
+    """Remove one swarm-scoped network (name or id): None once it is gone, else why it is busy.
+
+    The manager's listing lags a removal (another check's, or 'docker stack rm'), so
+    swarmkit itself is asked first: that costs a 404, where a DELETE of a network that is
+    already gone is a 500 "not found" that dockerd logs as an error, which the run's log
+    scan would count against a healthy run.
+    """
+    try:
+        client.api.inspect_network(network, scope="swarm")
+    except docker.errors.NotFound:
+        return None
+    try:
+        client.api.remove_network(network)
+    except docker.errors.APIError as exc:
+        return None if network_gone(exc) else str(exc.explanation)
+    return None
+

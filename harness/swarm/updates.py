@@ -87,9 +87,16 @@ def update_config(
     parallelism: int = 1,
     delay_s: float = 0,
     failure_action: str = "pause",
-    monitor_s: float = 5,
+    monitor_s: float = 1,
     max_failure_ratio: float = 0.0,
 ) -> docker.types.UpdateConfig:
+    """An update config as ``docker service update`` flags set it.
+
+    ``monitor_s`` defaults to 1 s, not Docker's 5 s: the updater waits one monitor
+    period after the last task before it reports "completed" (measured: a 3-task
+    stop-first update took 23.6 s with 1 s), and only the checks of a failing task
+    depend on it; those state their own (``test_update_to_a_broken_image``: 4 s).
+    """
     return docker.types.UpdateConfig(
         parallelism=parallelism,
         delay=int(delay_s * NS_PER_S),

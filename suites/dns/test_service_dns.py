@@ -20,8 +20,6 @@ from harness.swarm.services import create_probe_service, scale, service_vip, wai
 from harness.swarm.updates import DONE_STATES, update_config, update_image, watch_update
 from suites.context import OverlayContext
 
-pytestmark = pytest.mark.xdist_group("overlay-plain")
-
 
 @pytest.mark.parametrize("mode", ["vip", "dnsrr"])
 def test_names_track_scale_up_and_down(mode: str, plain_overlay: OverlayContext) -> None:

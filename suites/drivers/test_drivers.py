@@ -23,7 +23,7 @@ from harness.probe.image import image_ref
 from harness.probe.service import TCP_PORT, ProbeTask, batch, remove_service
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.networks import network_gone
+from harness.swarm.networks import remove_swarm_network
 from harness.swarm.services import task_errors
 from suites.context import OverlayContext
 from suites.drivers.checks import (
@@ -223,11 +223,9 @@ def _remove_when_free(cluster: Cluster, network: str) -> None:
     client = cluster.manager_docker()
 
     def _gone() -> None:
-        try:
-            client.networks.get(network).remove()
-        except docker.errors.APIError as exc:
-            if not network_gone(exc):
-                raise NotYet(str(exc.explanation)) from None
+        why = remove_swarm_network(client, network)
+        if why is not None:
+            raise NotYet(why)
 
     eventually(_gone, 60, f"network {network} to be removed", interval_s=1)
 

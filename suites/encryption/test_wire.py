@@ -20,7 +20,7 @@ from harness.swarm.bootstrap import swarm_address
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
 from suites.context import SuiteReports
-from suites.params import NETWORKS
+from suites.params import networks
 
 
 def _pair(cluster: Cluster) -> tuple[str, str]:
@@ -31,7 +31,7 @@ def _pair(cluster: Cluster) -> tuple[str, str]:
 
 
 @pytest.mark.needs("tcpdump")
-@pytest.mark.parametrize("kind", NETWORKS)
+@pytest.mark.parametrize("kind", networks())
 def test_overlay_on_the_wire(
     kind: str,
     harness_cluster: Cluster,

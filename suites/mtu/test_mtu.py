@@ -17,7 +17,7 @@ from harness.rundir import mtu_name
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
 from suites.context import SuiteReports
-from suites.params import NETWORKS
+from suites.params import networks
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def mtu_for(
     return _get
 
 
-@pytest.mark.parametrize("kind", NETWORKS)
+@pytest.mark.parametrize("kind", networks("mtu"))
 def test_mtu_boundary_and_large_body(
     kind: str,
     harness_pair: tuple[str, str],
@@ -57,7 +57,7 @@ def test_mtu_boundary_and_large_body(
         )
 
 
-@pytest.mark.parametrize("kind", NETWORKS)
+@pytest.mark.parametrize("kind", networks("mtu"))
 def test_underlay_carries_the_overlay_mtu(
     kind: str, harness_cluster: Cluster, harness_networks: dict[str, NetworkSpec]
 ) -> None:

@@ -25,7 +25,7 @@ from harness.rundir import matrix_name
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure, Symptom
 from suites.context import SuiteReports
-from suites.params import NETWORKS
+from suites.params import networks
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def _flaky_verdict(
     warnings.warn(text, stacklevel=2)
 
 
-@pytest.mark.parametrize("kind", NETWORKS)
+@pytest.mark.parametrize("kind", networks("matrix"))
 def test_matrix(
     kind: str,
     matrix_for: Callable[[str], MatrixResult],
@@ -105,7 +105,7 @@ def test_matrix(
     _flaky_verdict(result.flaky(), harness_strict, f"network {result.network}", record_property)
 
 
-@pytest.mark.parametrize("kind", NETWORKS)
+@pytest.mark.parametrize("kind", networks("matrix"))
 def test_pair(
     kind: str,
     harness_pair: tuple[str, str],

@@ -40,8 +40,6 @@ from suites.updates.checks import (
     version_problems,
 )
 
-pytestmark = pytest.mark.xdist_group("updates")
-
 REPLICAS = 3
 MIN_REQUESTS = 200
 # Traffic keeps flowing at least this long, so every check sees MIN_REQUESTS or more.
