@@ -20,6 +20,7 @@ from harness.probe.agent import BatchReply, parse_batch_reply
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
 from harness.transport.result import CommandError
+from harness.transport.ssh import run_parallel
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,12 @@ def wait_global_probe(
             node = host_to_node.get(hostname, hostname)
             if cid and addr:
                 tasks[node] = ProbeTask(node, cid, addr)
-        missing = [n for n in (nodes or [n.name for n in cluster.nodes]) if n not in tasks]
+        wanted = nodes or [n.name for n in cluster.nodes]
+        missing = [n for n in wanted if n not in tasks]
         if missing:
             raise NotYet(f"no running probe task yet on {', '.join(missing)} (tasks: {', '.join(seen)})")
+        if silent := not_serving(cluster, [tasks[n] for n in wanted]):
+            raise NotYet("probe task running but not serving yet: " + "; ".join(f"{n}: {e}" for n, e in silent.items()))
         return ProbeDeployment(name, network, tasks)
 
     return eventually(
@@ -117,6 +121,26 @@ def wait_global_probe(
         interval_s=1,
         hint=f"run 'docker service ps --no-trunc {name}' on a manager to see why tasks do not start",
     )
+
+
+def not_serving(cluster: Cluster, tasks: list[ProbeTask]) -> dict[str, str]:
+    """The tasks whose agent does not answer its own /health yet, with why.
+
+    Swarm reports a task "running" once its container has started, before the agent
+    inside has bound its ports: on a loaded machine a dial sent right then is refused
+    (measured: ECONNREFUSED from two of three fresh tasks under 4 xdist workers), which
+    a check would report as a broken overlay.
+    """
+    by_node = {t.node: t for t in tasks}
+
+    def _one(node: str) -> str | None:
+        res = cluster.host(node).run(
+            f"docker exec {by_node[node].container_id} python3 /agent.py health", timeout_s=30
+        )
+        return None if res.ok else (res.tail(1) or f"health exited {res.exit_status}")
+
+    results = run_parallel([cluster.host(n) for n in by_node], lambda h: _one(h.name))
+    return {n: str(r) for n, r in results.items() if r is not None}
 
 
 def remove_service(cluster: Cluster, name: str) -> None:

@@ -220,12 +220,24 @@ def _macvlan_tasks(cluster: Cluster, svc: str, network: str) -> dict[str, ProbeT
 
 
 def _remove_when_free(cluster: Cluster, network: str) -> None:
+    """Remove ``network`` and wait until the manager no longer lists it.
+
+    The manager keeps listing (and inspecting) a removed network until its own endpoints
+    are torn down; the test's label cleanup that runs next would see it there and send a
+    second DELETE, which dockerd answers with a logged 500 "network ... not found".
+    """
     client = cluster.manager_docker()
+    removed = False
 
     def _gone() -> None:
-        why = remove_swarm_network(client, network)
-        if why is not None:
-            raise NotYet(why)
+        nonlocal removed
+        if not removed:
+            why = remove_swarm_network(client, network)
+            if why is not None:
+                raise NotYet(why)
+            removed = True
+        if any(n.name == network for n in client.networks.list(names=[network])):
+            raise NotYet(f"network {network} removed but still listed by the manager")
 
     eventually(_gone, 60, f"network {network} to be removed", interval_s=1)
 

@@ -152,7 +152,11 @@ def test_update_to_a_broken_image(
             ctx.cluster,
             svc,
             image_ref("broken"),
-            update_config(failure_action=action, monitor_s=4, parallelism=1),
+            # The updater acts on a failure only inside a task's monitor window. Measured on a
+            # loaded 2-core machine (load average 30): a broken task failed 12 s after its
+            # slot's v1 task was stopped, so with 4 s the updater reached every slot first.
+            # The window ends early on the first failure, so a longer one costs no time here.
+            update_config(failure_action=action, monitor_s=15, parallelism=1),
         )
         record = watch_update(ctx.cluster, svc, (final,), timeout_s=180)
         traffic = load.stop()
