@@ -9,7 +9,7 @@ with a control name, looked up in the same exec on the same node, that must reso
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from harness.cluster import Cluster
 from harness.probe.agent import BatchReply, DnsReply
@@ -90,10 +90,19 @@ def absence_problems(
 
 
 def wait_resolves_to(
-    cluster: Cluster, probes: ProbeDeployment, name: str, expected: set[str] | None, timeout_s: float = 30
+    cluster: Cluster,
+    probes: ProbeDeployment,
+    name: str,
+    expected: set[str] | Callable[[], set[str]] | None,
+    timeout_s: float = 30,
 ) -> dict[str, BatchReply]:
     """Until every node resolves ``name`` to exactly ``expected`` (None: to nothing, with
     the resolver shown to be answering by the probes' control name).
+
+    ``expected`` may be a reader of the service's running task addresses, read again on
+    every attempt: the swarm may replace a task while the check waits (measured: a node
+    that missed heartbeats on a loaded machine had both tasks of a service rescheduled),
+    and DNS must then follow the tasks that run, not the ones read before.
 
     On timeout the error lists what each node saw, which is the evidence for
     stale or missing service-discovery entries.
@@ -101,16 +110,17 @@ def wait_resolves_to(
     ctl_name, ctl_addresses = control(probes)
 
     def _check() -> dict[str, BatchReply]:
-        if expected is None:
+        want = expected() if callable(expected) else expected
+        if want is None:
             both = lookup_everywhere(cluster, probes, [name, ctl_name])
             wrong = absence_problems(name, both, ctl_name, ctl_addresses)
             seen = {node: res[name] for node, res in both.items()}
         else:
             seen = resolve_everywhere(cluster, probes, name)
-            wrong = address_problems(name, seen, expected)
+            wrong = address_problems(name, seen, want)
         if wrong:
-            want = "nothing" if expected is None else sorted(expected)
-            raise NotYet(f"{name} should resolve to {want}: " + "; ".join(wrong))
+            shown = "nothing" if want is None else sorted(want)
+            raise NotYet(f"{name} should resolve to {shown}: " + "; ".join(wrong))
         return seen
 
     return eventually(

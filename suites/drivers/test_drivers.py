@@ -13,14 +13,13 @@ from typing import Any
 
 import docker.errors
 import docker.types
-import pytest
 
 from harness.cluster import Cluster
 from harness.probe import containers
 from harness.probe.agent import DnsReply, IfacesReply, TcpReply
 from harness.probe.containers import label_flags
 from harness.probe.image import image_ref
-from harness.probe.service import TCP_PORT, ProbeTask, batch, remove_service
+from harness.probe.service import TCP_PORT, ProbeTask, batch, not_serving, remove_service
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.networks import remove_swarm_network
@@ -35,8 +34,6 @@ from suites.drivers.checks import (
     taken_port_errors,
 )
 from suites.drivers.isolation import fresh_overlay, internal_overlay_problems, overlay_isolation_problems
-
-pytestmark = pytest.mark.xdist_group("drivers")
 
 
 def test_a_task_on_another_overlay_is_unreachable(plain_overlay: OverlayContext) -> None:
@@ -214,6 +211,9 @@ def _macvlan_tasks(cluster: Cluster, svc: str, network: str) -> dict[str, ProbeT
             raise NotYet(
                 f"no running {svc} task with a macvlan address on {', '.join(missing)}; errors {task_errors(cluster, svc)[:2]}"
             )
+        # A running container's agent may not have bound its ports yet (see not_serving).
+        if silent := not_serving(cluster, list(out.values())):
+            raise NotYet(f"{svc} tasks running but not serving yet: {silent}")
         return out
 
     return eventually(_check, 90, f"{svc} to run on every node", interval_s=1)

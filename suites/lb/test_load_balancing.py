@@ -24,7 +24,6 @@ from harness.verdict import CheckFailure
 from suites.context import OverlayContext
 
 log = logging.getLogger(__name__)
-pytestmark = pytest.mark.xdist_group("lb")
 REPLICAS = 3
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import pytest
-
 from harness.retry import NotYet, eventually
 from suites.context import OverlayContext
 from suites.stack.shop import (
@@ -25,8 +23,6 @@ from suites.stack.shop import (
     replicas,
     unreachable,
 )
-
-pytestmark = pytest.mark.xdist_group("stack")
 
 
 def test_shop_stack_reaches_its_dependencies_and_nothing_else(
