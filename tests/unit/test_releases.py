@@ -177,3 +177,13 @@ def test_images_list_on_an_empty_cache_says_how_to_fill_it(
     monkeypatch.setenv("SWARM_HARNESS_CACHE", str(tmp_path))
     assert cli.main(["images", "list"]) == 0
     assert "swarm-harness images build" in capsys.readouterr().out
+
+
+def test_terraform_local_accepts_exactly_the_release_table() -> None:
+    """terraform/local validates its release variables itself; a release missing there
+    would pass the CLI's check and then fail `up` inside terraform apply."""
+    text = (Path(__file__).resolve().parents[2] / "terraform/local/variables.tf").read_text()
+    lists = re.findall(r"contains\(\[([^\]]*)\], (var\.image_release|r)\)", text)
+    assert [var for _, var in lists] == ["var.image_release", "r"]
+    for names, _ in lists:
+        assert re.findall(r'"(\w+)"', names) == list(images.RELEASES)
