@@ -54,6 +54,10 @@ class Release:
     # The debootstrap script to use when this host's debootstrap has none named after
     # the release: Debian 12's debootstrap predates forky, whose layout is sid's.
     debootstrap_script: str = "sid"
+    # Its systemd boots only on a unified (v2) cgroup hierarchy: from systemd 258 on
+    # (forky), PID 1 exits with "Detected unsupported legacy cgroup hierarchy, refusing
+    # execution" when /sys/fs/cgroup is this host's hybrid v1 layout (see nspawn.py).
+    cgroup_v2_only: bool = False
 
 
 RELEASES = {
@@ -63,7 +67,7 @@ RELEASES = {
         Release("trixie", "26.1", extra_packages=("docker-cli",)),
         # Testing: every MACHINE_PACKAGES name exists there as of 2026-12 (checked with
         # apt-cache policy against forky/main), the CLI is split off as in trixie.
-        Release("forky", "28.5", extra_packages=("docker-cli",)),
+        Release("forky", "28.5", extra_packages=("docker-cli",), cgroup_v2_only=True),
     )
 }
 
