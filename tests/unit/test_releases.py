@@ -11,7 +11,7 @@ import pytest
 
 from harness import cli
 from harness.errors import LabError, UserInputError
-from harness.lab import images
+from harness.lab import images, nspawn
 from harness.provision.local_lab import LocalSpec
 
 # `dockerd --version` as printed inside the images built on 2026-12-03 (chroot ROOT
@@ -187,3 +187,17 @@ def test_terraform_local_accepts_exactly_the_release_table() -> None:
     assert [var for _, var in lists] == ["var.image_release", "r"]
     for names, _ in lists:
         assert re.findall(r'"(\w+)"', names) == list(images.RELEASES)
+
+
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
+def test_older_releases_keep_the_hosts_cgroup_controllers(release: str) -> None:
+    """Their dockerd limits containers through the host's v1 controllers: bound in as before."""
+    assert nspawn.cgroup_args(release) == ["--bind=/sys/fs/cgroup"]
+    assert nspawn.cgroup_env(release) == {}
+
+
+def test_forky_boots_on_nspawns_own_cgroup2_mount() -> None:
+    """systemd 262 exits at once on the host's hybrid /sys/fs/cgroup (seen: 'Detected
+    unsupported legacy cgroup hierarchy, refusing execution'); binding it in is what broke."""
+    assert nspawn.cgroup_args("forky") == []
+    assert nspawn.cgroup_env("forky") == {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
