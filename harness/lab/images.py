@@ -58,6 +58,11 @@ class Release:
     # (forky), PID 1 exits with "Detected unsupported legacy cgroup hierarchy, refusing
     # execution" when /sys/fs/cgroup is this host's hybrid v1 layout (see nspawn.py).
     cgroup_v2_only: bool = False
+    # Options for apt-get inside an image of this release (the uml image installs more).
+    # Testing's Release file carries a Valid-Until a week ahead, and the Debian archive
+    # this machine reaches served one that had expired 27 days before (apt: "Release file
+    # ... is expired"); debootstrap does not check it, apt does.
+    apt_options: str = ""
 
 
 RELEASES = {
@@ -67,7 +72,13 @@ RELEASES = {
         Release("trixie", "26.1", extra_packages=("docker-cli",)),
         # Testing: every MACHINE_PACKAGES name exists there as of 2026-12 (checked with
         # apt-cache policy against forky/main), the CLI is split off as in trixie.
-        Release("forky", "28.5", extra_packages=("docker-cli",), cgroup_v2_only=True),
+        Release(
+            "forky",
+            "28.5",
+            extra_packages=("docker-cli",),
+            cgroup_v2_only=True,
+            apt_options="-o Acquire::Check-Valid-Until=false",
+        ),
     )
 }
 
@@ -206,7 +217,7 @@ def ensure_image(recipe: Recipe, rebuild: bool = False) -> Path:
         staging.mkdir(parents=True)
         started = time.monotonic()
         if base_root is not None:
-            uml_image.build_image(base_root, staging)
+            uml_image.build_image(base_root, staging, RELEASES[recipe.release].apt_options)
         else:
             hostcmd.require_tools(["debootstrap"])
             _debootstrap(recipe, staging / "root")

@@ -201,3 +201,10 @@ def test_forky_boots_on_nspawns_own_cgroup2_mount() -> None:
     unsupported legacy cgroup hierarchy, refusing execution'); binding it in is what broke."""
     assert nspawn.cgroup_args("forky") == []
     assert nspawn.cgroup_env("forky") == {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
+
+
+def test_only_forky_skips_the_release_files_expiry() -> None:
+    """Stable releases carry no Valid-Until; testing's had expired on the archive this
+    machine reaches, so apt inside a forky image (the uml build) must not check it."""
+    assert images.RELEASES["forky"].apt_options == "-o Acquire::Check-Valid-Until=false"
+    assert images.RELEASES["bookworm"].apt_options == images.RELEASES["trixie"].apt_options == ""
