@@ -119,8 +119,12 @@ def cmd_images(args: argparse.Namespace) -> int:
             path = images.ensure_image(images.machine_recipe(release, args.kind), rebuild=args.rebuild)
             print(f"{release}: {path}")
         return 0
-    for info in images.list_cached():
-        print(f"{info['key']:<32} {info['release']:<9} built {info['built_at']} in {info['build_s']}s")
+    cached = images.list_cached()
+    if not cached:
+        print(f"no cached images in {images.images_dir()} (build them with 'swarm-harness images build')")
+    for info in cached:
+        engine = f"engine {info['engine'] or '-'}"
+        print(f"{info['key']:<32} {info['release']:<9} {engine:<27} built {info['built_at']} in {info['build_s']}s")
     return 0
 
 
@@ -215,10 +219,10 @@ def add_lab_commands(sub: Any) -> None:
     im = sub.add_parser("images", help="build or list cached machine images")
     im_sub = im.add_subparsers(dest="images_cmd", required=True)
     b = im_sub.add_parser("build", help="build (or reuse) machine images")
-    b.add_argument("--release", action="append", help="bookworm and/or trixie (default: both)")
+    b.add_argument("--release", action="append", help="bookworm, trixie and/or forky (repeatable; default: bookworm and trixie)")
     b.add_argument("--rebuild", action="store_true", help="rebuild even when cached")
     add_kind_option(b)
-    im_sub.add_parser("list", help="list cached images")
+    im_sub.add_parser("list", help="list cached images with the Engine version each one holds")
     im.set_defaults(fn=cmd_images)
 
     lb = sub.add_parser("lab", help="low-level lab operations (used by terraform/local)")
@@ -241,7 +245,7 @@ def add_lab_commands(sub: Any) -> None:
     node_arg(mc)
     mc.add_argument("--address", required=True, help="the machine's address on the lab LAN")
     mc.add_argument("--subnet", required=True, help="the lab LAN the address belongs to")
-    mc.add_argument("--release", required=True, help="image release: bookworm or trixie")
+    mc.add_argument("--release", required=True, help="image release: bookworm, trixie or forky")
     mc.add_argument("--run-dir", required=True, help="run directory holding the SSH key and known_hosts")
     mc.add_argument("--index", type=int, required=True, help="node number, 1-16 (names its veth or tap)")
     mc.add_argument(
@@ -260,6 +264,6 @@ def add_lab_commands(sub: Any) -> None:
         lab_arg(sp)
         node_arg(sp)
         if op == "swap":
-            sp.add_argument("--release", required=True, help="the new image release: bookworm or trixie")
+            sp.add_argument("--release", required=True, help="the new image release: bookworm, trixie or forky")
     lb.set_defaults(fn=cmd_lab)
 

@@ -51,7 +51,9 @@ def add_hosts_options(parser: argparse.ArgumentParser, title: str) -> argparse._
     group.add_argument("--target", default="local", help="terraform/<target> module (default: local)")
     group.add_argument("--nodes", type=int, default=3, help="number of lab machines, 1-16 (default: 3)")
     group.add_argument("--managers", type=int, default=1, help="swarm managers (default: 1)")
-    group.add_argument("--release", default="bookworm", help="bookworm (Engine 20.10) or trixie (26.1)")
+    group.add_argument(
+        "--release", default="bookworm", help="bookworm (Engine 20.10), trixie (26.1) or forky (28.5)"
+    )
     group.add_argument(
         "--node-release",
         action="append",

@@ -11,7 +11,7 @@ import os
 import signal
 from collections.abc import Callable
 
-from harness.lab import hostcmd, network, rootfs
+from harness.lab import hostcmd, images, network, rootfs
 from harness.lab.machine_state import MachineState
 from harness.retry import NotYet, eventually
 
@@ -39,6 +39,7 @@ def start(state: MachineState) -> int:
         network.create_node_netns(state.lab, state.node, state.veth, state.address, state.subnet)
     rootfs.mount(state)
     env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="yes", SYSTEMD_LOG_COLOR="0")
+    env.update(cgroup_env(state.release))
     cmd = [
         "systemd-nspawn",
         "--register=no",
@@ -52,7 +53,7 @@ def start(state: MachineState) -> int:
         "--capability=all",
         "--system-call-filter=@system-service @mount @privileged keyctl bpf",
         "--property=DeviceAllow=char-* rwm",
-        "--bind=/sys/fs/cgroup",
+        *cgroup_args(state.release),
         f"--bind={state.dir / 'docker'}:/var/lib/docker",
         f"--bind={state.dir / 'etc-docker'}:/etc/docker",
         "--resolv-conf=off",
@@ -63,6 +64,21 @@ def start(state: MachineState) -> int:
     pid = hostcmd.spawn_detached(cmd, state.dir / "console.log", env=env)
     log.info("%s: booting (pid %d, address %s)", state.node, pid, state.address)
     return pid
+
+
+def cgroup_args(release: str) -> list[str]:
+    """How the machine sees cgroups. By default the host's whole /sys/fs/cgroup is bound
+    in: dockerd of bookworm and trixie then finds the v1 controllers it limits containers
+    with. A release whose systemd refuses v1 (``cgroup_v2_only``) gets nspawn's own
+    cgroup2 mount of its subtree instead (see ``cgroup_env``): its engine runs with the
+    controllers cgroup2 has on this host (none on a hybrid host: no resource limits)."""
+    return [] if images.release_info(release).cgroup_v2_only else ["--bind=/sys/fs/cgroup"]
+
+
+def cgroup_env(release: str) -> dict[str, str]:
+    """nspawn picks the container's cgroup layout from the host's (hybrid here, which
+    systemd 258 refuses); this variable makes it mount the unified hierarchy instead."""
+    return {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"} if images.release_info(release).cgroup_v2_only else {}
 
 
 def stop(state: MachineState, timeout_s: float = STOP_TIMEOUT_S) -> None:

@@ -123,10 +123,11 @@ def kernel_release() -> str:
     return found[-1] if found else "absent"
 
 
-def build_image(base_root: Path, staging: Path) -> None:
+def build_image(base_root: Path, staging: Path, apt_options: str = "") -> None:
     """The UML image: a copy of the cached machine image with the UML kernel's modules,
     kmod, ipvsadm, legacy iptables (the UML kernel has no nf_tables for iptables-nft) and
-    the boot unit; then ``root.img``, the disk every machine of the image boots from."""
+    the boot unit; then ``root.img``, the disk every machine of the image boots from.
+    ``apt_options`` go to both apt-get calls (the release table's, see ``images``)."""
     hostcmd.require_tools([*TOOLS, "systemd-nspawn"])
     release = kernel_release()
     if release == "absent":
@@ -137,8 +138,8 @@ def build_image(base_root: Path, staging: Path) -> None:
     root = staging / "root"
     hostcmd.run(["cp", "-a", "--reflink=auto", str(base_root), str(root)], timeout_s=600)
     install = (
-        "apt-get update -qq && "
-        f"apt-get install -y -qq --no-install-recommends {' '.join(PACKAGES)} >/dev/null && "
+        f"apt-get {apt_options} update -qq && "
+        f"apt-get {apt_options} install -y -qq --no-install-recommends {' '.join(PACKAGES)} >/dev/null && "
         "update-alternatives --set iptables /usr/sbin/iptables-legacy && "
         "update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy && "
         "apt-get clean && rm -rf /var/lib/apt/lists/*"

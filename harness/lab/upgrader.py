@@ -46,7 +46,7 @@ def check_release(lab: str, to_release: str, nodes: list[str]) -> None:
     if states and all(s is not None and s.release == to_release for s in states):
         raise UserInputError(
             f"every node of lab {lab} already runs {to_release}",
-            "pass another --to (bookworm: Engine 20.10, trixie: Engine 26.1)",
+            f"pass another --to: {images.releases_help()}",
         )
 
 

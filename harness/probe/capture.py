@@ -121,7 +121,11 @@ def capture(
             )
         )
     finally:
-        cluster.run(src, f"kill -INT $(cat {tag}.pid) 2>/dev/null; true")
+        # The pid is timeout's, started as a background job (SIGINT ignored). coreutils
+        # 9.1 (bookworm) still passed a SIGINT on to tcpdump; 9.10 (forky) keeps the
+        # inherited ignore and the capture ran on until its own deadline. SIGTERM stops
+        # both, and tcpdump -l has written every line by then.
+        cluster.run(src, f"kill -TERM $(cat {tag}.pid) 2>/dev/null; true")
 
         def _stopped() -> None:
             if cluster.run(src, f"kill -0 $(cat {tag}.pid) 2>/dev/null").ok:

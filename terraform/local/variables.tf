@@ -30,11 +30,11 @@ variable "manager_count" {
 
 variable "image_release" {
   type        = string
-  description = "Debian release of every machine's image: bookworm (Engine 20.10) or trixie (Engine 26.1)."
+  description = "Debian release of every machine's image: bookworm (Engine 20.10), trixie (Engine 26.1) or forky (Engine 28.5)."
   default     = "bookworm"
   validation {
-    condition     = contains(["bookworm", "trixie"], var.image_release)
-    error_message = "image_release must be bookworm or trixie."
+    condition     = contains(["bookworm", "trixie", "forky"], var.image_release)
+    error_message = "image_release must be bookworm, trixie or forky."
   }
 }
 
@@ -42,6 +42,10 @@ variable "node_releases" {
   type        = map(string)
   description = "Per-node image release overrides, keyed by node name (for example { node3 = \"trixie\" })."
   default     = {}
+  validation {
+    condition     = alltrue([for r in values(var.node_releases) : contains(["bookworm", "trixie", "forky"], r)])
+    error_message = "every node_releases value must be bookworm, trixie or forky."
+  }
 }
 
 variable "subnet" {

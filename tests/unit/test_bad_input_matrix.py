@@ -241,6 +241,15 @@ CASES: dict[str, Case] = {
     "up-node-release-format": Case(
         ["up", "--node-release", "node3"], ["--node-release 'node3'", "NODE=RELEASE"]
     ),
+    "up-unknown-release": Case(
+        ["up", "--release", "forkyy"], ["unknown image release 'forkyy'", "forky (Engine 28.5)"]
+    ),
+    "up-node-release-unknown": Case(
+        ["up", "--node-release", "node3=sid"], ["unknown image release 'sid'", "bookworm (Engine 20.10)"]
+    ),
+    "images-build-unknown-release": Case(
+        ["images", "build", "--release", "buster"], ["unknown image release 'buster'", "trixie"]
+    ),
     "down-not-a-run-dir": Case(["down", "--run-dir", "{in}"], ["is not a run directory", "--run-dir"]),
     "down-bad-age": Case(["down", "--older-than", "6x"], ["duration '6x'"]),
     "lab-start-unknown-lab": Case(
