@@ -22,6 +22,7 @@ from harness.overlay_tables import (
     WRONG_VTEP,
     Endpoint,
     FdbEntry,
+    TableProblem,
     parse_fdb,
     parse_neigh,
     parse_vxlan_links,
@@ -40,7 +41,7 @@ def _read(node: str, variant: str = "") -> NodeRead:
     return parse_node_read(node, NET, (FIXTURES / name).read_text())
 
 
-def _judge(node2_variant: str = "") -> list:
+def _judge(node2_variant: str = "") -> list[TableProblem]:
     reads = {"node1": _read("node1"), "node2": _read("node2", node2_variant), "node3": _read("node3")}
     return judge_reads(NET, reads, reads, PROBES, VTEPS)
 
@@ -151,3 +152,21 @@ def test_parsers_skip_lines_that_are_not_entries() -> None:
     assert failed.mac is None and failed.states == ("FAILED",) and not failed.permanent
     assert parse_vxlan_links("1: lo: <LOOPBACK> mtu 65536\n    link/loopback 00:00") == []
     assert MISSING_NEIGH == "missing-neigh"
+
+
+def test_the_failed_pairs_diagnosis_names_the_table_entry_of_that_pair() -> None:
+    from harness.doctor.report import DoctorReport
+    from harness.probe.diagnose import diagnose
+    from harness.probe.matrix import Attempt, MatrixResult, _cell
+
+    silent = _cell("node2", "node1", "icmp", [Attempt(5, 0, ("timeout",) * 5)] * 2)
+    result = MatrixResult(NET, [silent, _cell("node2", "node3", "icmp", [Attempt(5, 5, ())])])
+    doctor = DoctorReport(capabilities={n: {} for n in VTEPS}, measured_at=1.0)
+    causes = diagnose(result, False, doctor, tables=_judge("missing-fdb"))
+    assert causes == [
+        "VXLAN table on node2 for peer node1: no FDB entry for node1's endpoint "
+        "probe-harness-plain-dev.xryq2mecpda0crdyy26zygyb3.f3ye6j6qg80njytqpcyti7wwh "
+        "(198.19.129.3, 02:42:c6:13:81:03) -> VTEP 198.18.32.11 (node1) on vxlan0"
+    ]
+    # A table problem of another pair explains nothing here.
+    assert diagnose(result, False, doctor, tables=[])[0].startswith("the doctor found no cause")
