@@ -129,7 +129,8 @@ def test_service_dns_heals_after_a_short_disconnect(
         try:
             current = wait_global_probe(harness_cluster, probes.service, net, 5)
         except Exception as exc:
-            raise NotYet(f"probe tasks not all running: {exc}") from None
+            state["problems"] = [f"probe tasks not all running: {str(exc).splitlines()[0][:300]}"]
+            raise NotYet(state["problems"][0]) from None
         state["problems"] = service_name_problems(harness_cluster, current, svc, vip, tasks)
         if len(tasks) != replicas:
             state["problems"].insert(0, f"{len(tasks)} of {replicas} tasks of {svc} running")
