@@ -35,9 +35,12 @@ def _commands(networks: list[str], since_epoch: int, is_manager: bool) -> dict[s
         "xfrm-policy.txt": "ip xfrm policy",
         "ip-link.txt": "ip -d link",
         "routes.txt": "ip route show table all",
+        # Each namespace's VXLAN tables: FDB (MAC -> remote VTEP) and neighbours (IP -> MAC),
+        # what suites/overlay/test_vxlan_tables.py judges.
         "overlay-fdb.txt": (
             'for ns in /var/run/docker/netns/*; do [ -e "$ns" ] || continue; echo "== $ns"; '
-            'nsenter --net="$ns" ip -d link; nsenter --net="$ns" bridge fdb show; done'
+            'nsenter --net="$ns" ip -d link; echo "-- bridge fdb show"; nsenter --net="$ns" bridge fdb show; '
+            'echo "-- ip neigh"; nsenter --net="$ns" ip neigh; done'
         ),
         "task-logs.txt": (
             'for c in $(docker ps -aq --filter label=com.docker.swarm.task); do echo "== $c"; '

@@ -105,7 +105,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(report.table())
     if out is not None:
         report.write(out)
-    if args.strict and (report.unmet(["vxlan", "ipvs", "esp"]) or report.blocked_ports()):
+    if args.strict and (
+        report.unmet(["vxlan", "ipvs", "esp"]) or report.blocked_ports() or report.firewall_findings()
+    ):
         return 1
     return 0
 

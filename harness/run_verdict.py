@@ -34,7 +34,7 @@ class CheckOutcome:
 @dataclass
 class RunVerdict:
     checks: list[CheckOutcome] = field(default_factory=list)
-    findings: list[str] = field(default_factory=list)  # doctor: blocked ports, unmeasurable capabilities
+    findings: list[str] = field(default_factory=list)  # doctor: blocked ports, unmeasurable capabilities, firewalls
     unexpected_log_lines: int = 0
     strict: bool = False
 
@@ -143,7 +143,8 @@ def doctor_findings(doctor: DoctorReport | None) -> list[str]:
         for c in caps.values()
         if c.unknown
     )
-    return [f"doctor: {line}" for line in blocked + unknown]
+    firewall = doctor.firewall_findings()
+    return [f"doctor: {line}" for line in blocked + unknown + firewall]
 
 
 def run_verdict(

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.cluster import Cluster
 from harness.doctor.capabilities import Capability, node_capabilities, node_facts
+from harness.doctor.firewall import Firewall, check_firewall, firewall_findings
 from harness.doctor.ports import PortCheck, check_ports
 
 
@@ -24,6 +25,7 @@ class DoctorReport:
     capabilities: dict[str, dict[str, Capability]] = field(default_factory=dict)
     facts: dict[str, dict[str, str]] = field(default_factory=dict)
     ports: list[PortCheck] = field(default_factory=list)
+    firewall: dict[str, Firewall] = field(default_factory=dict)  # node -> iptables backend and u32
     cluster: dict[str, str] = field(default_factory=dict)  # node name -> address measured
     data_path_port: int | None = None
     measured_at: float = 0.0  # epoch seconds
@@ -72,6 +74,10 @@ class DoctorReport:
     def blocked_ports(self) -> list[PortCheck]:
         return [p for p in self.ports if not p.ok]
 
+    def firewall_findings(self) -> list[str]:
+        """Mixed iptables backends, or a u32 match missing where the node's engine needs it."""
+        return firewall_findings(self.firewall, {n: f.get("engine", "") for n, f in self.facts.items()})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "capabilities": {
@@ -79,6 +85,7 @@ class DoctorReport:
             },
             "facts": self.facts,
             "ports": [p.to_dict() for p in self.ports],
+            "firewall": {n: f.to_dict() for n, f in self.firewall.items()},
             "cluster": self.cluster,
             "data_path_port": self.data_path_port,
             "measured_at": self.measured_at,
@@ -93,6 +100,7 @@ class DoctorReport:
             },
             facts=data.get("facts", {}),
             ports=[PortCheck(**p) for p in data.get("ports", [])],
+            firewall={n: Firewall.from_dict(f) for n, f in data.get("firewall", {}).items()},
             cluster=dict(data.get("cluster", {})),
             data_path_port=data.get("data_path_port"),
             measured_at=float(data.get("measured_at", 0.0)),
@@ -125,6 +133,13 @@ class DoctorReport:
                 f"ports: {len(self.ports) - len(blocked)} of {len(self.ports)} node-pair port checks passed"
             )
             rows += [f"  BLOCKED {p.src} -> {p.dst} {p.label}: {p.detail}" for p in blocked]
+        if self.firewall:
+            rows.append("")
+            rows.append(
+                "iptables: "
+                + ", ".join(f"{n} {f.backend} (u32 {f.u32})" for n, f in sorted(self.firewall.items()))
+            )
+            rows += [f"  FIREWALL {line}" for line in self.firewall_findings()]
         return "\n".join(rows)
 
 
@@ -149,6 +164,7 @@ def run_doctor(cluster: Cluster, ports: bool = True, data_path_port: int | None 
     )
     report.capabilities = cluster.each(lambda n: node_capabilities(cluster.host(n)))
     report.facts = cluster.each(lambda n: node_facts(cluster.host(n)))
+    report.firewall = cluster.each(lambda n: check_firewall(cluster.host(n)))
     if ports:
         report.ports = check_ports(cluster, data_path_port)
     return report

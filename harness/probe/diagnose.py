@@ -13,6 +13,7 @@ import time
 
 from harness import verdict
 from harness.doctor.report import DoctorReport
+from harness.overlay_tables import TableProblem
 from harness.probe.matrix import MatrixResult
 from harness.probe.pairs import PairId
 
@@ -30,9 +31,15 @@ def failing_nodes(result: MatrixResult) -> list[str]:
 
 
 def diagnose(
-    result: MatrixResult, encrypted: bool, doctor: DoctorReport, data_path_port: int | None = None
+    result: MatrixResult,
+    encrypted: bool,
+    doctor: DoctorReport,
+    data_path_port: int | None = None,
+    tables: list[TableProblem] | None = None,
 ) -> list[str]:
-    """One line per likely cause of the failing pairs in ``result``."""
+    """One line per likely cause of the failing pairs in ``result``; ``tables``: the VXLAN
+    table problems read when the check failed (an entry of a failing pair's peer missing
+    or pointing elsewhere explains that pair alone)."""
     failing = result.failing_pairs()
     if not failing:
         return []
@@ -73,6 +80,9 @@ def diagnose(
         if PairId(p.src, p.dst) in failing or PairId(p.dst, p.src) in failing:
             what = "VXLAN data path port" if p.port == vxlan else "swarm port"
             lines.append(f"{what} {p.label} blocked from {p.src} to {p.dst} ({when}): {p.detail}")
+    for t in tables or []:
+        if t.peer and (PairId(t.node, t.peer) in failing or PairId(t.peer, t.node) in failing):
+            lines.append(f"VXLAN table on {t.node} for peer {t.peer}: {t.detail}")
     if not lines:
         lines.append(
             f"the doctor found no cause ({when}): collect 'docker network inspect -v', 'ip -d link' and "

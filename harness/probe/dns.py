@@ -55,7 +55,7 @@ def _error(res: BatchReply | None) -> str:
     return str(res.error or "none")
 
 
-def address_problems(name: str, seen: Mapping[str, BatchReply], expected: set[str]) -> list[str]:
+def address_problems(name: str, seen: Mapping[str, BatchReply | None], expected: set[str]) -> list[str]:
     """Per node, how its view of ``name`` differs from exactly ``expected``."""
     wrong = []
     for node, res in sorted(seen.items()):
@@ -130,3 +130,25 @@ def wait_resolves_to(
         interval_s=1,
         hint="compare 'docker service ps' with 'docker network inspect -v' on each node",
     )
+
+
+def service_name_problems(
+    cluster: Cluster, probes: ProbeDeployment, service: str, vip: str | None, tasks: set[str]
+) -> list[str]:
+    """Per node, how its view of ``service`` and ``tasks.<service>`` is wrong, both names
+    looked up in one exec per node (see ``name_view_problems``)."""
+    seen = lookup_everywhere(cluster, probes, [service, f"tasks.{service}"])
+    return name_view_problems(seen, service, vip, tasks)
+
+
+def name_view_problems(
+    seen: Mapping[str, Mapping[str, BatchReply]], service: str, vip: str | None, tasks: set[str]
+) -> list[str]:
+    """Per node: ``service`` must resolve to ``vip`` (or, for dnsrr, ``vip`` None, to
+    ``tasks``) and ``tasks.<service>`` to exactly ``tasks``."""
+    want = {service: {vip} if vip else tasks, f"tasks.{service}": tasks}
+    wrong = []
+    for name, expected in want.items():
+        views = {node: results.get(name) for node, results in seen.items()}
+        wrong += [f"{name}: {p}" for p in address_problems(name, views, expected)]
+    return wrong

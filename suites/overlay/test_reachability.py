@@ -17,6 +17,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.doctor.report import remeasure
 from harness.probe.diagnose import diagnose, failing_nodes
+from harness.probe.fdb import measure_problems
 from harness.probe.matrix import PROTOCOLS, MatrixResult, PairCheck, run_matrix
 from harness.probe.pairs import PairId
 from harness.probe.service import ProbeDeployment
@@ -55,8 +56,10 @@ def explain(
     harness_networks: dict[str, NetworkSpec],
     harness_data_path_port: int | None,
     diagnoses: dict[str, list[str]],
+    global_probe: Callable[[str], ProbeDeployment],
 ) -> Callable[[str, MatrixResult], list[str]]:
-    """The causes of a failing matrix, from the doctor re-measuring the failing nodes now.
+    """The causes of a failing matrix, from the doctor re-measuring the failing nodes now
+    and the network's VXLAN tables read now (one read, no wait).
 
     Measured once per matrix: every pair's test of that matrix shares the diagnosis.
     """
@@ -64,7 +67,15 @@ def explain(
     def _explain(kind: str, result: MatrixResult) -> list[str]:
         if kind not in diagnoses:
             fresh = remeasure(harness_cluster, failing_nodes(result), harness_data_path_port)
-            diagnoses[kind] = diagnose(result, harness_networks[kind].encrypted, fresh, harness_data_path_port)
+            net = harness_networks[kind]
+            try:
+                tables = measure_problems(harness_cluster, global_probe(net.name))
+            except Exception as exc:  # the diagnosis must not hide the matrix's own failure
+                tables = []
+                causes = [f"the VXLAN tables could not be read: {str(exc).splitlines()[0][:200]}"]
+            else:
+                causes = []
+            diagnoses[kind] = diagnose(result, net.encrypted, fresh, harness_data_path_port, tables) + causes
         return diagnoses[kind]
 
     return _explain
