@@ -247,6 +247,22 @@ def _needs(item: pytest.Item) -> list[str]:
 
 
 _STARTED_KEY = pytest.StashKey[int]()
+# pytest-xdist's --dist loadgroup appends "@GROUP" to the node id of every grouped test.
+_XDIST_GROUP_SUFFIX = re.compile(r"@[\w.-]+$")
+
+
+def check_id(nodeid: str) -> str:
+    """A check's id as JUnit, the verdict and the history show it: without the "@GROUP"
+    that loadgroup scheduling adds, so a check keeps its name whatever worker layout ran it."""
+    return _XDIST_GROUP_SUFFIX.sub("", nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # On the controller only, before JUnit and the terminal read it: the workers match
+    # their reports to their items by the id they were given.
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        report.nodeid = check_id(report.nodeid)
 
 
 def _collect_artifacts(item: pytest.Item, rep: pytest.TestReport) -> None:
