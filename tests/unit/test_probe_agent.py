@@ -765,3 +765,21 @@ def test_ifaces_lists_loopback() -> None:
     code, doc = run_agent("ifaces")
     assert code == 0 and doc["ok"] is True and "lo" in doc["interfaces"]
     assert doc["hostname"] == HOSTNAME
+
+
+def test_swarm_healthcheck_command_follows_the_agents_health(server: Server) -> None:
+    """The bash healthcheck the updates suite gives its services: healthy while /health
+    answers 200, unhealthy with the agent's unhealthy file, unhealthy with nothing listening."""
+    from harness.swarm.updates import health_command
+
+    def _exit(port: int) -> int:
+        return subprocess.run(["bash", "-c", health_command(port)], timeout=30, capture_output=True).returncode
+
+    assert _exit(server.http_port) == 0
+    server.unhealthy_file.write_text("")
+    try:
+        assert _exit(server.http_port) != 0
+    finally:
+        server.unhealthy_file.unlink()
+    assert _exit(server.http_port) == 0
+    assert _exit(_free_ports()[0]) != 0
