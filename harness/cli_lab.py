@@ -112,11 +112,14 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    from harness.lab import images
+    from harness.lab import images, kind_choice
 
     if args.images_cmd == "build":
+        choice = kind_choice.resolve(args.kind)
+        if args.kind == kind_choice.AUTO:
+            print(choice.line())
         for release in args.release or ["bookworm", "trixie"]:
-            path = images.ensure_image(images.machine_recipe(release, args.kind), rebuild=args.rebuild)
+            path = images.ensure_image(images.machine_recipe(release, choice.kind), rebuild=args.rebuild)
             print(f"{release}: {path}")
         return 0
     cached = images.list_cached()

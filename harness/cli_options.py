@@ -29,11 +29,12 @@ def harness_command() -> str:
 def add_kind_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--kind",
-        choices=["nspawn", "vm", "uml"],
+        choices=["nspawn", "vm", "uml", "auto"],
         default="nspawn",
         help="lab machines: nspawn containers sharing this kernel (default), QEMU VMs with "
-        "their own kernel, or User-Mode Linux machines (their own kernel at native CPU speed), "
-        "for IPVS and ESP",
+        "their own kernel, User-Mode Linux machines (their own kernel at native CPU speed), "
+        "for IPVS and ESP, or auto: nspawn where this machine's kernel has VXLAN, IPVS and ESP, "
+        "else uml (the choice and why are printed and kept in the run record)",
     )
 
 
@@ -102,8 +103,10 @@ def check_target_options(args: argparse.Namespace) -> None:
 
 def local_spec(args: argparse.Namespace) -> LocalSpec:
     """The validated local-lab spec from the options `up` and `run` share."""
+    from harness.lab import kind_choice
     from harness.provision.local_lab import LocalSpec
 
+    choice = kind_choice.resolve(args.kind)
     spec = LocalSpec(
         lab=args.lab,
         nodes=args.nodes,
@@ -111,7 +114,8 @@ def local_spec(args: argparse.Namespace) -> LocalSpec:
         release=args.release,
         node_releases=_node_releases(args.node_release),
         subnet=args.subnet,
-        kind=args.kind,
+        kind=choice.kind,
+        kind_reason=choice.reason if args.kind == kind_choice.AUTO else "",
     )
     spec.validate()
     return spec

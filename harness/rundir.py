@@ -43,9 +43,14 @@ class RunInfo:
     created_at: str
     variables: dict[str, Any] = field(default_factory=dict)
     status: str = "new"
+    # Choices the harness made for this run, each with why (e.g. the machine kind auto picked).
+    notes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.notes:  # a run without choices writes the record it always wrote
+            del data["notes"]
+        return data
 
     @classmethod
     def from_dict(cls, data: object) -> RunInfo:
@@ -60,6 +65,7 @@ class RunInfo:
             created_at=str(data.get("created_at") or ""),
             variables=dict(data.get("variables") or {}),
             status=str(data.get("status") or "new"),
+            notes={str(k): str(v) for k, v in dict(data.get("notes") or {}).items()},
         )
 
 

@@ -15,7 +15,7 @@ import shlex
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.transport.ssh import SSHHost
+from harness.transport.local import CommandHost
 
 # A test key for a throwaway SA: never used for traffic (the namespace has no links).
 _TEST_KEY = "0x" + "0102030405060708091011121314151617181920"
@@ -64,7 +64,7 @@ def _kernel_refused(out: str) -> bool:
     return "command not found" not in text and any(r in text for r in _KERNEL_REFUSALS)
 
 
-def _probe_blocker(host: SSHHost) -> str | None:
+def _probe_blocker(host: CommandHost) -> str | None:
     """Why the namespace probes cannot run on ``host`` at all, or None when they can."""
     rc, out = _probe(host, "for c in unshare ip; do command -v $c >/dev/null || { echo no $c; exit 1; }; done")
     if rc != 0:
@@ -75,14 +75,14 @@ def _probe_blocker(host: SSHHost) -> str | None:
     return None
 
 
-def _probe(host: SSHHost, script: str) -> tuple[int, str]:
+def _probe(host: CommandHost, script: str) -> tuple[int, str]:
     """Run ``script``; return its status and its last line of output."""
     res = host.run(f"sh -c {shlex.quote(script)}", timeout_s=30)
     lines = (res.stdout.strip() + "\n" + res.stderr.strip()).strip().splitlines()
     return res.exit_status, (lines[-1] if lines else "")
 
 
-def check_vxlan(host: SSHHost, blocker: str | None = None) -> Capability:
+def check_vxlan(host: CommandHost, blocker: str | None = None) -> Capability:
     if blocker:
         return _unknown("vxlan", blocker)
     rc, out = _probe(host, "unshare -n ip link add hx0 type vxlan id 42 dstport 4789 2>&1")
@@ -93,7 +93,7 @@ def check_vxlan(host: SSHHost, blocker: str | None = None) -> Capability:
     return Capability("vxlan", False, f"kernel refused a VXLAN device: {out}")
 
 
-def check_esp(host: SSHHost, blocker: str | None = None) -> Capability:
+def check_esp(host: CommandHost, blocker: str | None = None) -> Capability:
     if blocker:
         return _unknown("esp", blocker)
     cbc = (
@@ -123,7 +123,7 @@ def check_esp(host: SSHHost, blocker: str | None = None) -> Capability:
     return Capability("esp", True, "kernel accepted an AES-GCM ESP security association")
 
 
-def check_ipvs(host: SSHHost) -> Capability:
+def check_ipvs(host: CommandHost) -> Capability:
     rc, out = _probe(
         host,
         "if [ -e /proc/net/ip_vs ]; then echo loaded; "
@@ -148,14 +148,14 @@ def check_ipvs(host: SSHHost) -> Capability:
     return _unknown("ipvs", f"the probe failed (exit {rc}): {out}")
 
 
-def check_tool(host: SSHHost, name: str) -> Capability:
+def check_tool(host: CommandHost, name: str) -> Capability:
     rc, out = _probe(host, f"command -v {name}")
     if rc == 0:
         return Capability(name, True, f"{name} at {out}")
     return Capability(name, False, f"{name} is not installed on the host")
 
 
-def node_capabilities(host: SSHHost) -> dict[str, Capability]:
+def node_capabilities(host: CommandHost) -> dict[str, Capability]:
     blocker = _probe_blocker(host)
     caps = [
         check_vxlan(host, blocker),
@@ -188,5 +188,5 @@ def parse_facts(stdout: str) -> dict[str, str]:
     return facts
 
 
-def node_facts(host: SSHHost) -> dict[str, str]:
+def node_facts(host: CommandHost) -> dict[str, str]:
     return parse_facts(host.run(FACTS_SCRIPT, timeout_s=30).stdout)

@@ -37,6 +37,7 @@ class LocalSpec:
     node_releases: dict[str, str] = field(default_factory=dict)
     subnet: str = "198.18.0.0/24"
     kind: str = "nspawn"
+    kind_reason: str = ""  # why this kind, when --kind auto chose it
 
     def validate(self) -> None:
         validate_lab_name(self.lab)
@@ -105,8 +106,13 @@ class LocalLab(TerraformTarget):
     def variables(self, run_dir: RunDir, info: RunInfo) -> dict[str, Any]:
         return self.spec.variables(run_dir.path, self.harness_command)
 
+    def notes(self) -> dict[str, str]:
+        return {"machine_kind": f"{self.spec.kind}: {self.spec.kind_reason}"} if self.spec.kind_reason else {}
+
     def up(self, run_dir: RunDir, variables: dict[str, Any]) -> None:
         run_dir.ensure_ssh_key()
+        if self.spec.kind_reason:
+            log.info("machine kind: %s (%s)", self.spec.kind, self.spec.kind_reason)
         for release in sorted(self.spec.releases()):
             recipe = images.machine_recipe(release, self.spec.kind)
             if not images.is_cached(recipe):

@@ -46,6 +46,9 @@ class Provider(Protocol):
     def variables(self, run_dir: RunDir, info: RunInfo) -> dict[str, Any]:
         """What the run record keeps of how its hosts were asked for."""
 
+    def notes(self) -> dict[str, str]:
+        """Choices made for this run, each with why, for the run record and the report."""
+
     def up(self, run_dir: RunDir, variables: dict[str, Any]) -> None:
         """Create the hosts; on failure, what was created is for ``down`` to remove."""
 
@@ -101,6 +104,7 @@ def up(provider: Provider, run_dir: Path, ready_timeout_s: float | None = None) 
                 created_at=time.strftime(_TIME_FORMAT, time.gmtime()),
             )
         info.variables = provider.variables(rd, info)
+        info.notes = provider.notes()
         info.status = "provisioning"
         rd.write_info(info)
         try:

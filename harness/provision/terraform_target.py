@@ -47,6 +47,9 @@ class TerraformTarget:
     def variables(self, run_dir: RunDir, info: RunInfo) -> dict[str, Any]:
         return {**self.user_vars, "run_id": info.run_id, "run_dir": str(run_dir.path.resolve())}
 
+    def notes(self) -> dict[str, str]:
+        return {}
+
     def up(self, run_dir: RunDir, variables: dict[str, Any]) -> None:
         runner = self.runner(run_dir)
         runner.prepare(variables)

@@ -101,9 +101,10 @@ def _cluster(run: RunData) -> str:
                 td(f.get("mtu", "?")),
             ]
         )
+    notes = "".join(f"<p>{esc(k.replace('_', ' '))}: {esc(v)}</p>" for k, v in sorted(run.notes.items()))
     if not rows:
-        return "<p class='muted'>no inventory.json in the run directory</p>"
-    return table_html(["node", "address", "role", "release", "kernel", "engine", "underlay MTU"], rows)
+        return notes + "<p class='muted'>no inventory.json in the run directory</p>"
+    return notes + table_html(["node", "address", "role", "release", "kernel", "engine", "underlay MTU"], rows)
 
 
 def _bars_svg(values: dict[str, float], unit: str = "s") -> str:

@@ -53,6 +53,7 @@ class RunData:
     mtu: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by network
     log_scan: dict[str, Any] | None = None
     log_scan_faults: dict[str, Any] | None = None  # the fault phase's window, never counted
+    notes: dict[str, str] = field(default_factory=dict)  # run.json's choices with why
 
     @property
     def run_key(self) -> str:
@@ -208,6 +209,7 @@ def load_run(run_dir: Path) -> RunData:
         log_scan_faults=faults
         if isinstance(faults := _optional_json(rd.report(LOG_SCAN_FAULTS)), dict)
         else None,
+        notes=info.notes,
     )
 
 

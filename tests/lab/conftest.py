@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,14 +161,16 @@ def leftovers(lab: str) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="session")
-def shared_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A 3-node lab with a formed swarm, networks and probe images, for the whole session."""
+@contextmanager
+def own_lab(lab: str, subnet: str, run_dir: Path, *up_args: str) -> Iterator[Path]:
+    """A lab of a test's own with a formed swarm; on exit it is torn down and checked gone.
+
+    ``bootstrap``'s output is kept in ``RUN/bootstrap-1.out`` for the tests that read it.
+    """
     if os.geteuid() != 0:
         pytest.fail("the live lab tests must run as root (they create namespaces and machines)")
-    run_dir = tmp_path_factory.mktemp("shared") / "run"
-    cli("purge", "--lab", SHARED_LAB)
-    up = cli("up", "--lab", SHARED_LAB, "--subnet", SHARED_SUBNET, "--run-dir", str(run_dir))
+    cli("purge", "--lab", lab)
+    up = cli("up", "--lab", lab, "--subnet", subnet, "--run-dir", str(run_dir), *up_args)
     assert up.returncode == 0, up.stderr[-3000:]
     try:
         boot = cli("bootstrap", "--inventory", str(RunDir(run_dir).inventory))
@@ -177,7 +180,14 @@ def shared_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         down = cli("down", "--run-dir", str(run_dir))
         assert down.returncode == 0, down.stderr[-2000:]
-        assert leftovers(SHARED_LAB) == []
+        assert leftovers(lab) == []
+
+
+@pytest.fixture(scope="session")
+def shared_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A 3-node lab with a formed swarm, networks and probe images, for the whole session."""
+    with own_lab(SHARED_LAB, SHARED_SUBNET, tmp_path_factory.mktemp("shared") / "run") as run_dir:
+        yield run_dir
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ the report. ``history`` must then name the broken pair's checks as regressions.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from harness.cluster import Cluster
 from harness.faults import block_port
 from harness.inventory import load_inventory
 from harness.rundir import RunDir
-from tests.lab.conftest import cli, leftovers
+from tests.lab.conftest import cli, own_lab
 
 LAB = "rpt"
 SUBNET = "198.18.22.0/24"
@@ -62,20 +61,8 @@ def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def lab_run(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.fail("the live lab tests must run as root (they create namespaces and machines)")
-    run_dir = tmp_path / "runs" / LAB
-    cli("purge", "--lab", LAB)
-    up = cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
-    assert up.returncode == 0, up.stderr[-3000:]
-    try:
-        boot = cli("bootstrap", "--inventory", str(RunDir(run_dir).inventory))
-        assert boot.returncode == 0, boot.stderr[-3000:]
+    with own_lab(LAB, SUBNET, tmp_path / "runs" / LAB) as run_dir:
         yield run_dir
-    finally:
-        down = cli("down", "--run-dir", str(run_dir))
-        assert down.returncode == 0, down.stderr[-2000:]
-        assert leftovers(LAB) == []
 
 
 def _run(run_dir: Path) -> int:

@@ -9,7 +9,6 @@ relearns the service: the fault suite's check must fail naming node3 and what it
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import xml.etree.ElementTree as ET
@@ -27,7 +26,7 @@ from harness.probe.service import deploy_global_probe, remove_service, service_n
 from harness.rundir import RunDir
 from harness.swarm.cleanup import cleanup_by_label
 from harness.swarm.networks import NetworkSpec
-from tests.lab.conftest import cli, leftovers, run_suites
+from tests.lab.conftest import own_lab, run_suites
 
 LAB = "hfd"
 SUBNET = "198.18.32.0/24"
@@ -37,20 +36,8 @@ NET = "harness-plain"
 @pytest.fixture(scope="module")
 def lab_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A 3-node lab of this test's own, with a formed swarm."""
-    if os.geteuid() != 0:
-        pytest.fail("the live lab tests must run as root (they create namespaces and machines)")
-    run_dir = tmp_path_factory.mktemp("fdb") / "run"
-    cli("purge", "--lab", LAB)
-    up = cli("up", "--lab", LAB, "--subnet", SUBNET, "--run-dir", str(run_dir))
-    assert up.returncode == 0, up.stderr[-3000:]
-    try:
-        boot = cli("bootstrap", "--inventory", str(RunDir(run_dir).inventory))
-        assert boot.returncode == 0, boot.stderr[-3000:]
+    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("fdb") / "run") as run_dir:
         yield run_dir
-    finally:
-        down = cli("down", "--run-dir", str(run_dir))
-        assert down.returncode == 0, down.stderr[-2000:]
-        assert leftovers(LAB) == []
 
 
 def test_a_deleted_fdb_entry_is_reported_with_node_network_and_peer(lab_run_dir: Path, tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ def make_run(
         "created_at": started_at,
         "status": "down",
         "variables": variables,
+        "notes": {"machine_kind": "uml: this machine's kernel lacks what the suites need (ipvs absent)"},
     }
     _write(run / "run.json", info)
     _write(

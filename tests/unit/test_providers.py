@@ -51,6 +51,9 @@ class FakeProvider:
     def variables(self, run_dir: RunDir, info: RunInfo) -> dict[str, Any]:
         return {"run_id": info.run_id, "size": len(NODES)}
 
+    def notes(self) -> dict[str, str]:
+        return {"machine_kind": "fake: the test's own"}
+
     def up(self, run_dir: RunDir, variables: dict[str, Any]) -> None:
         self.calls.append("up")
         # The sequence records the run as provisioning before anything is created.
@@ -102,6 +105,7 @@ def test_up_records_the_run_and_writes_the_inventory(tmp_path: Path, ready: list
     info = rd.require_info()
     assert info.status == "up" and info.target == "fake" and info.run_id.startswith("fake-")
     assert info.variables == {"run_id": info.run_id, "size": 3}
+    assert info.notes == {"machine_kind": "fake: the test's own"}, "the provider's choices are kept"
     assert json.loads(rd.inventory.read_text())["provider"] == "fake"
     assert ready == [7.0], "the provider's own ready timeout unless one is given"
     assert rd.up_log.is_file()

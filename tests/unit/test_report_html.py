@@ -98,6 +98,7 @@ def test_page_holds_verdict_cluster_stages_doctor_logscan_and_checks(tmp_path: P
         "198.18.0.11",
         "manager",
         "6.1.0-test",
+        "machine kind: uml: this machine&#x27;s kernel lacks what the suites need (ipvs absent)",
         "20.10.24+dfsg1",
         "suites",  # stage name in the timing chart
         "60.0 s",
