@@ -225,6 +225,8 @@ class LoadReply(_Reply):
     last_failure_s: float | None = None
     stopped_early: bool = False
     duration_s: float = 0.0
+    # Second by second from the load's start: [answered, failed] requests sent in that second.
+    per_second: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1123,10 +1125,14 @@ def run_load(
     longest_gap = 0.0
     first_failure: float | None = None
     last_failure: float | None = None
+    per_second: list[list[int]] = []
     while sent < LOAD_MAX_REQUESTS and not stop.is_set() and time.monotonic() - start < duration_s:
         res = probe_http(url, timeout_s)
         now = time.monotonic() - start
         sent += 1
+        while len(per_second) <= int(now):
+            per_second.append([0, 0])
+        per_second[int(now)][0 if res.ok else 1] += 1
         if res.ok:
             successes += 1
             if last_ok is not None:
@@ -1166,6 +1172,7 @@ def run_load(
         last_failure_s=None if last_failure is None else round(last_failure, 6),
         stopped_early=stop.is_set(),
         duration_s=round(total, 6),
+        per_second=tuple((ok, bad) for ok, bad in per_second),
     )
 
 

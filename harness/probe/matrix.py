@@ -28,7 +28,7 @@ from typing import Any
 from harness import verdict
 from harness.cluster import Cluster
 from harness.errors import WaitTimeout
-from harness.probe.agent import BatchReply, HttpReply, TcpReply, UdpReply
+from harness.probe.agent import BatchReply, HttpReply, PingReply, TcpReply, UdpReply
 from harness.probe.pairs import CellId, OnPair, PairId
 from harness.probe.service import HTTP_PORT, TCP_PORT, UDP_PORT, ProbeDeployment, ProbeTask, batch
 from harness.retry import NotYet, eventually, until_elapsed
@@ -53,6 +53,8 @@ class Attempt:
     sent: int
     answered: int
     errors: tuple[str, ...]
+    # Each answered probe's round trip: the echo's RTT, or a dial's connect-to-answer time.
+    latency_ms: tuple[float, ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -80,6 +82,19 @@ class PairCheck(OnPair):
     @property
     def sent(self) -> int:
         return sum(a.sent for a in self.attempts)
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The median round trip of the answered probes of the last pass (None: none answered).
+
+        The probes of a pass run at once, so this is latency under that small concurrent load,
+        a figure to compare between pairs, networks and runs rather than an idle-path RTT.
+        """
+        times = sorted(self.attempts[-1].latency_ms) if self.attempts else []
+        if not times:
+            return None
+        mid = len(times) // 2
+        return round(times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2, 3)
 
     def symptom(self) -> Symptom:
         """What this failed cell observed, for the capability rule."""
@@ -167,7 +182,10 @@ class MatrixResult:
                 {"pair": str(c.pair), "protocol": c.protocol, "detail": c.detail} for c in self.flaky()
             ],
             "converge_s": {str(pair): s for pair, s in self.converge_s.items()},
-            "checks": [{**asdict(c), "lost": c.lost, "sent": c.sent, "flaky": c.flaky} for c in self.checks],
+            "checks": [
+                {**asdict(c), "lost": c.lost, "sent": c.sent, "flaky": c.flaky, "latency_ms": c.latency_ms}
+                for c in self.checks
+            ],
             "summary": self.summary(),
         }
 
@@ -203,6 +221,7 @@ def _attempt(dst: ProbeTask, proto: str, results: Sequence[BatchReply]) -> Attem
     expected = dst.container_id[:12]
     answered = 0
     problems: list[str] = []
+    latency: list[float] = []
     for res in results:
         if not res.ok:
             problems.append(str(res.error or "failed"))
@@ -211,7 +230,9 @@ def _attempt(dst: ProbeTask, proto: str, results: Sequence[BatchReply]) -> Attem
             problems.append(f"answered by {who!r}, expected the task on {dst.node} ({expected})")
         else:
             answered += 1
-    return Attempt(len(results), answered, tuple(problems))
+            rtt = res.rtt_ms if isinstance(res, PingReply) else ()
+            latency.append(round(float(rtt[0]) if rtt else float(getattr(res, "duration_s", 0.0)) * 1000, 3))
+    return Attempt(len(results), answered, tuple(problems), tuple(latency))
 
 
 def _pass(cluster: Cluster, deployment: ProbeDeployment, cells: list[CellId]) -> dict[CellId, Attempt]:
@@ -252,7 +273,9 @@ def converge(
                 seen[cell.pair] = round(time.monotonic() - started, 2)
         waiting = [c for c in waiting if not results[c].answered]
         if waiting:
-            raise NotYet(f"{len(waiting)} pairs not answering yet: " + ", ".join(str(c.pair) for c in waiting))
+            raise NotYet(
+                f"{len(waiting)} pairs not answering yet: " + ", ".join(str(c.pair) for c in waiting)
+            )
 
     try:
         eventually(_step, timeout_s, f"every pair on {deployment.network} to answer a ping", interval_s=1)
@@ -274,7 +297,9 @@ def run_matrix(
     attempts: dict[CellId, list[Attempt]] = {c: [a] for c, a in _pass(cluster, deployment, cells).items()}
     lossy = [c for c in cells if not attempts[c][-1].clean]
     if lossy:
-        log.info("%s: %d cells lost probes on the first pass; retrying them once", deployment.network, len(lossy))
+        log.info(
+            "%s: %d cells lost probes on the first pass; retrying them once", deployment.network, len(lossy)
+        )
         until_elapsed(time.monotonic(), retry_after_s, "a pause before the retry pass")
         for c, a in _pass(cluster, deployment, lossy).items():
             attempts[c].append(a)

@@ -111,6 +111,22 @@ class TrafficSummary:
                 out[n.node] = ", ".join(found) + f" the {end_s - begin_s:.2f}s window"
         return out
 
+    def timeline(self) -> dict[str, list[list[int]]]:
+        """Per node, [answered, failed] requests for each second of one shared time axis.
+
+        Each agent counts from its own start; the clients start one after another, so each
+        series is shifted by how much later than the first its client was launched (to the
+        second, which is the chart's resolution). A node whose launch was not recorded is
+        drawn from zero.
+        """
+        launched = [n.launched_s for n in self.per_node if n.launched_s is not None]
+        first = min(launched, default=0.0)
+        out: dict[str, list[list[int]]] = {}
+        for n in self.per_node:
+            shift = round(n.launched_s - first) if n.launched_s is not None else 0
+            out[n.node] = [[0, 0]] * shift + [[int(a), int(b)] for a, b in n.result.per_second]
+        return out
+
     def describe(self) -> str:
         windows = ", ".join(f"{k} {a:.2f}-{b:.2f}s" for k, (a, b) in sorted(self.error_windows().items()))
         return (
@@ -127,6 +143,7 @@ class TrafficSummary:
             "versions": self.versions,
             "longest_gap_s": self.longest_gap_s,
             "error_windows": self.error_windows(),
+            "timeline": self.timeline(),
             "per_node": {n.node: n.result.to_dict() for n in self.per_node},
         }
 

@@ -8,7 +8,6 @@ verdict's outcomes: passed, failed, expected failure (xfailed), flaky, skipped.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from harness.report.history import FIGURE_TOLERANCE, Past
 from harness.report.markup import LABELS, chip, esc, message_html, table_html, td
 from harness.report.matrix_section import matrices_section
 from harness.report.rundata import OUTCOMES, Check, RunData
+from harness.report.traffic_section import traffic_section, upgrade_section
 from harness.rundir import RunDir
 
 _CSS = """
@@ -104,7 +104,9 @@ def _cluster(run: RunData) -> str:
     notes = "".join(f"<p>{esc(k.replace('_', ' '))}: {esc(v)}</p>" for k, v in sorted(run.notes.items()))
     if not rows:
         return notes + "<p class='muted'>no inventory.json in the run directory</p>"
-    return notes + table_html(["node", "address", "role", "release", "kernel", "engine", "underlay MTU"], rows)
+    return notes + table_html(
+        ["node", "address", "role", "release", "kernel", "engine", "underlay MTU"], rows
+    )
 
 
 def _bars_svg(values: dict[str, float], unit: str = "s") -> str:
@@ -220,73 +222,6 @@ def _one_scan(scan: dict[str, Any] | None, what: str, bad: str = "failed") -> st
     )
 
 
-def _traffic_svg(windows: dict[str, list[float]], span_s: float) -> str:
-    """Each node's error window, in seconds from the start of its own load."""
-    if not windows:
-        return ""
-    span_s = max(span_s, *(w[1] for w in windows.values()), 1.0)
-    label_w, plot_w, row_h = 70, 520, 20
-    height = row_h * len(windows) + 26
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 20}" height="{height}" '
-        'role="img" aria-label="error windows">'
-    ]
-    for i, (node, (first, last)) in enumerate(sorted(windows.items())):
-        y = i * row_h + 4
-        x0 = label_w + first / span_s * plot_w
-        w = max(2.0, (last - first) / span_s * plot_w)
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" font-size="12">{esc(node)}</text>'
-            f'<line x1="{label_w}" y1="{y + 8}" x2="{label_w + plot_w}" y2="{y + 8}" stroke="#c8e6c9" stroke-width="8"/>'
-            f'<rect x="{x0:.1f}" y="{y + 2}" width="{w:.1f}" height="12" fill="#e53935">'
-            f"<title>{esc(node)}: failures from {first:.2f} s to {last:.2f} s</title></rect>"
-        )
-    axis_y = row_h * len(windows) + 18
-    parts.append(
-        f'<text x="{label_w}" y="{axis_y}" font-size="11">0 s</text>'
-        f'<text x="{label_w + plot_w}" y="{axis_y}" font-size="11" text-anchor="end">{span_s:.1f} s</text>'
-        "</svg>"
-    )
-    return "".join(parts)
-
-
-def _traffic(run: RunData) -> str:
-    """The rolling-update checks record their traffic summary; there is no per-second series to
-    draw, so the chart shows what is recorded: each node's window of failed requests."""
-    rows = []
-    charts = []
-    for c in run.checks:
-        raw = c.properties.get("traffic")
-        if not raw:
-            continue
-        try:
-            t = json.loads(raw)
-        except ValueError:
-            continue
-        rows.append(
-            [
-                td(c.name),
-                td(c.outcome, c.outcome),
-                td(t.get("sent", "")),
-                td(t.get("failed", "")),
-                td(t.get("longest_gap_s", "")),
-                td(", ".join(f"{k}: {n}" for k, n in sorted((t.get("versions") or {}).items()))),
-            ]
-        )
-        windows = {k: list(v) for k, v in (t.get("error_windows") or {}).items()}
-        if windows:
-            span = float(c.properties.get("update_s", 0) or 0)
-            charts.append(f"<h3>{esc(c.name)}: failed requests per node</h3>{_traffic_svg(windows, span)}")
-    if not rows:
-        return ""
-    note = (
-        "<p class='small muted'>the probes' load records totals and each node's first and last failure; a "
-        "requests-per-second series is not recorded, so the chart shows the error windows.</p>"
-    )
-    table = table_html(["check", "outcome", "requests", "failed", "longest gap s", "versions answered"], rows)
-    return '<h2 id="traffic">traffic during rolling updates</h2>' + note + table + "".join(charts)
-
-
 def _trend(past: Past | None) -> str:
     if past is None or not past.outcomes:
         return ""
@@ -353,7 +288,8 @@ def render(run: RunData, trends: dict[str, Past] | None = None) -> str:
         _doctor(run),
         "<h2>dockerd log scan</h2>",
         _log_scan(run),
-        _traffic(run),
+        traffic_section(run),
+        upgrade_section(run),
         f"<h2>checks ({len(run.checks)})</h2>",
         _checks(run, trends),
     ]

@@ -30,6 +30,13 @@ def _cell(run: RunData, network: str, src: str, dst: str) -> str:
     if good:
         names = " ".join(f"{p.get('protocol', '?')}{' (flaky)' if p.get('flaky') else ''}" for p in good)
         lines.append(f'<div class="proto">{esc(names)}: ok</div>')
+        timed = [
+            f"{p.get('protocol', '?')} {float(p['latency_ms']):.1f}"
+            for p in good
+            if p.get("latency_ms") is not None
+        ]
+        if timed:
+            lines.append(f'<div class="proto muted">latency ms: {esc(", ".join(timed))}</div>')
     bad = [p for p in probes if not p.get("ok")]
     details = {str(p.get("detail", "")) for p in bad}
     for p in bad:
@@ -88,7 +95,8 @@ def matrices_section(run: RunData) -> str:
     out = [
         "<p class='small muted'>rows: source node, columns: destination node. Per cell the probes of each "
         "protocol (loss counted over every pass), the path MTU the mtu suite measured for that pair, and "
-        "for a failing cell its detail. Latency is not recorded by the probes.</p>"
+        "for a failing cell its detail; latency is each protocol's median round trip over the answered probes "
+        "of one pass (sent at once, so a figure to compare, not an idle-path RTT).</p>"
     ]
     for network in run.networks:
         nodes = _nodes_of(run, network)

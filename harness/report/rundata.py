@@ -54,6 +54,7 @@ class RunData:
     log_scan: dict[str, Any] | None = None
     log_scan_faults: dict[str, Any] | None = None  # the fault phase's window, never counted
     notes: dict[str, str] = field(default_factory=dict)  # run.json's choices with why
+    upgrade: dict[str, Any] | None = None  # reports/upgrade-report.json, when an upgrade ran
 
     @property
     def run_key(self) -> str:
@@ -210,6 +211,7 @@ def load_run(run_dir: Path) -> RunData:
         if isinstance(faults := _optional_json(rd.report(LOG_SCAN_FAULTS)), dict)
         else None,
         notes=info.notes,
+        upgrade=upgrade if isinstance(upgrade := _optional_json(rd.upgrade_report), dict) else None,
     )
 
 

@@ -31,6 +31,7 @@ class Monitor(Protocol):
 
     busy: set[str]
     stats: Traffic
+    started: float  # monotonic origin of its timeline: the loop sets it to the upgrade's start
 
     def start(self) -> None: ...
 
@@ -96,6 +97,7 @@ def roll(
     report.versions.append(
         {"after": "start", "engines": engine_versions(ctx.cluster, ctx.cluster.first_manager.name)}
     )
+    monitor.started = t0
     monitor.start()
     try:
         for node in nodes:

@@ -36,7 +36,7 @@ class TrafficMonitor(threading.Thread):
         self.url = f"http://{service}:{HTTP_PORT}/"
         self.window_s = window_s
         self.busy: set[str] = set()
-        self.stats = Traffic()
+        self.stats = Traffic(window_s=window_s)
         self._halt = threading.Event()
         self.started = time.monotonic()
 
@@ -56,6 +56,9 @@ class TrafficMonitor(threading.Thread):
 
     def _count_load(self, summary: TrafficSummary) -> None:
         s = self.stats
+        for n in summary.per_node:
+            start_s = round((n.launched_s or self.started) - self.started, 1)
+            s.timeline.append([start_s, n.node, n.result.sent - n.result.failed, n.result.failed])
         s.windows += 1
         s.sent += summary.sent
         s.failed += summary.failed

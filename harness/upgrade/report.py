@@ -32,6 +32,9 @@ class Traffic:
     ended_by_drain: int = 0
     broken: list[str] = field(default_factory=list)
     monitor_errors: list[str] = field(default_factory=list)
+    # One row a traffic window: [start s from the upgrade's start, sending node, answered, failed].
+    timeline: list[list[Any]] = field(default_factory=list)
+    window_s: float = 0.0  # how long each window sends
 
 
 @dataclass

@@ -111,6 +111,7 @@ def make_run(
                     "lost": 0 if ok else 2 * n,
                     "sent": n if ok else 2 * n,
                     "flaky": False,
+                    "latency_ms": 0.25 * (1 + list(PROBES).index(proto)) if ok else None,
                 }
             )
     failed_pairs = [f"{s}->{d}" for s, d in pairs() if (s, d) in broken]

@@ -30,6 +30,11 @@ def test_a_cell_passes_only_when_every_probe_is_answered_by_the_destination() ->
     assert "answered by 'ffffffffffff', expected the task on node2" in wrong.errors[0]
     # ICMP has no identity to check, but every echo counts.
     assert _attempt(DST, "icmp", [PingReply(ok=True)] * 5).clean
+    timed = _attempt(DST, "icmp", [PingReply(ok=True, rtt_ms=(0.4,)), PingReply(ok=False, error="timeout")])
+    assert timed.latency_ms == (0.4,), "only answered probes are timed, an echo by its RTT"
+    dials = [TcpReply(ok=True, hostname="abcdef123456", duration_s=d) for d in (0.002, 0.001, 0.009)]
+    assert _cell("node1", "node2", "tcp", [_attempt(DST, "tcp", dials)]).latency_ms == 2.0, "median, ms"
+    assert _cell("node1", "node2", "tcp", [_attempt(DST, "tcp", _lost(3))]).latency_ms is None
     assert not _attempt(DST, "icmp", [PingReply(ok=True)] * 4 + [PingReply(ok=False, error="timeout")]).clean
 
 

@@ -572,6 +572,14 @@ def test_load_counts_versions(server: Server) -> None:
     assert doc["first_failure_s"] is None and doc["last_failure_s"] is None
 
 
+def test_load_counts_each_second_answered_and_failed(server: Server) -> None:
+    code, doc = run_agent("load", f"{server.base}/", "--duration-s", "2.2", "--interval-s", "0.05")
+    assert code == 0
+    assert len(doc["per_second"]) == 3, "seconds 0, 1 and the started third"
+    assert sum(a for a, _ in doc["per_second"]) == doc["sent"] and all(b == 0 for _, b in doc["per_second"])
+    assert all(a > 5 for a, _ in doc["per_second"][:2]), doc["per_second"]
+
+
 def test_load_against_closed_port_counts_errors() -> None:
     url = f"http://127.0.0.1:{_closed_port()}/"
     code, doc = run_agent("load", url, "--duration-s", "0.4", "--interval-s", "0.05")
@@ -579,6 +587,7 @@ def test_load_against_closed_port_counts_errors() -> None:
     assert doc["sent"] >= 2 and doc["failed"] == doc["sent"]
     assert doc["errors"] == {"ECONNREFUSED: Connection refused": doc["sent"]}
     assert doc["versions"] == {} and doc["first_failure_s"] <= doc["last_failure_s"]
+    assert doc["per_second"] == [[0, doc["sent"]]], "every failure counted in its second"
 
 
 def test_load_sigterm_writes_out_file(server: Server, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ BATCH = (
 LOAD = (
     '{"op":"load","url":"http://127.0.0.1:49153/","sent":4,"failed":4,'
     '"errors":{"ECONNREFUSED: Connection refused":4},"versions":{},"hostnames":{},"longest_gap_s":0.2013,'
-    '"first_failure_s":0.000812,"last_failure_s":0.151937,"stopped_early":false,"duration_s":0.2013}'
+    '"first_failure_s":0.000812,"last_failure_s":0.151937,"stopped_early":false,"duration_s":0.2013,"per_second":[[0,4]]}'
 )
 HOLD_REFUSED = (
     '{"op":"hold","target":"127.0.0.1:49153","ok":false,"connected":false,"hostname":null,'

@@ -3,6 +3,7 @@ outcome, the page needs nothing from outside, and bad run directories are one er
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from html.parser import HTMLParser
@@ -74,6 +75,8 @@ def test_failed_cell_carries_each_protocol_the_loss_the_mtu_and_the_detail(tmp_p
         assert needle in cell.group(0), needle
     ok = re.search(r'data-src="node2" data-dst="node1".*?</td>', text, re.S)
     assert ok is not None and "path MTU 1450" in ok.group(0) and "FAILED" not in ok.group(0)
+    assert "latency ms: icmp 0.2, tcp 0.5, udp 0.8, http 1.0" in ok.group(0)
+    assert "latency ms" not in cell.group(0), "a cell with nothing answered has no latency"
 
 
 def test_page_is_self_contained(tmp_path: Path) -> None:
@@ -127,6 +130,54 @@ def test_rolling_update_error_windows_are_drawn(tmp_path: Path) -> None:
     assert "traffic during rolling updates" in text
     assert "node1: failures from 2.00 s to 3.50 s" in text
     assert ">420<" in text and ">7<" in text
+
+
+def test_rolling_update_requests_per_second_are_drawn_with_the_failed_seconds(tmp_path: Path) -> None:
+    run = load_run(make_run(tmp_path / "runs"))
+    (check,) = [c for c in run.checks if "traffic" in c.properties]
+    traffic = json.loads(check.properties["traffic"])
+    traffic["timeline"] = {"node1": [[20, 0], [12, 3], [20, 0]], "node2": [[19, 0], [20, 0], [20, 0]]}
+    check.properties["traffic"] = json.dumps(traffic)
+    text = render(run)
+    assert "requests per second per node" in text
+    assert text.count('class="failed-second"') == 1
+    assert "node1, second 1: 12 answered, 3 failed" in text
+    assert "node2, second 1: 20 answered, 0 failed" in text
+    assert "3 s (peak 20 requests/s)" in text
+    assert "failures from" not in text, "the series replaces the bare error windows"
+
+
+def test_an_upgrade_draws_each_nodes_stages_and_the_traffic_windows_beside_them(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path / "runs")
+    assert "rolling Engine upgrade" not in _page(run_dir), "no upgrade ran: no section"
+    steps = [
+        {"node": n, "step": st, "started_s": 10.0 * i + j * 2, "duration_s": 2.0, "ok": True, "detail": ""}
+        for i, n in enumerate(("node2", "node3"))
+        for j, st in enumerate(("drain", "upgrade", "rejoin", "checks"))
+    ]
+    steps[-1] = {**steps[-1], "ok": False, "detail": "matrix: 2 of 6 pairs failed"}
+    report = {
+        "order": ["node2", "node3"],
+        "steps": steps,
+        "versions": [{"after": "node3", "engines": {"node1": "20.10.24", "node2": "26.1.5"}}],
+        "traffic": {
+            "sent": 90,
+            "failed": 4,
+            "longest_gap_s": 1.5,
+            "connections": 3,
+            "connections_broken": 0,
+            "window_s": 4.0,
+            "timeline": [[0.5, "node1", 40, 0], [5.0, "node1", 36, 4]],
+        },
+        "verdict": "upgrade failed",
+    }
+    (run_dir / "reports" / "upgrade-report.json").write_text(json.dumps(report))
+    text = _page(run_dir)
+    assert "verdict: <b>upgrade failed</b>; order node2 -&gt; node3" in text
+    assert "node3 checks: 16.0 s + 2.0 s FAILED" in text and "node2 drain: 0.0 s + 2.0 s" in text
+    assert "from node1 at 5.0 s: 36 answered, 4 failed" in text
+    assert text.count('class="failed-window"') == 1
+    assert "matrix: 2 of 6 pairs failed" in text and "node2=26.1.5" in text
 
 
 def test_run_without_updates_has_no_traffic_section(tmp_path: Path) -> None:

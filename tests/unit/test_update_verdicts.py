@@ -202,3 +202,16 @@ def test_versions_a_node_with_failures_or_no_traffic_is_named() -> None:
     seen["node1"] = _load(versions={"v2": 18}, sent=20, failed=2)
     seen["node2"] = _load(versions={}, sent=0)
     assert sorted(version_problems(seen, "v2")) == ["node1", "node2"]
+
+
+def test_the_timeline_puts_every_node_on_the_first_clients_clock() -> None:
+    early = NodeLoad("node1", LoadReply(sent=5, failed=1, per_second=((2, 1), (2, 0))), 100.0, 100.4)
+    late = NodeLoad("node2", LoadReply(sent=3, failed=3, per_second=((0, 3),)), 102.2, 102.5)
+    unplaced = NodeLoad("node3", LoadReply(sent=1, per_second=((1, 0),)))
+    timeline = TrafficSummary("http://web:8080/", [early, late, unplaced]).timeline()
+    assert timeline == {
+        "node1": [[2, 1], [2, 0]],
+        "node2": [[0, 0], [0, 0], [0, 3]],  # launched 2.2 s after node1's client
+        "node3": [[1, 0]],  # no launch time recorded: drawn from zero
+    }
+    assert TrafficSummary("u", [early]).to_dict()["timeline"] == {"node1": [[2, 1], [2, 0]]}

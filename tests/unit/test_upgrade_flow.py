@@ -61,6 +61,7 @@ class FakeMonitor:
     def __init__(self, stats: Traffic | None = None) -> None:
         self.busy: set[str] = set()
         self.stats = stats or Traffic(windows=3, sent=120)
+        self.started = 0.0
         self.running = False
         self.stopped = False
 
@@ -261,3 +262,14 @@ def test_a_connection_ended_by_a_drain_is_not_counted_broken(monkeypatch: pytest
     monkeypatch.setattr(monitor, "wait_global_probe", lambda *a: PROBES)
     mon._window()
     assert (mon.stats.connections, mon.stats.connections_broken, mon.stats.ended_by_drain) == (1, 0, 1)
+
+
+def test_the_monitor_times_each_window_from_the_upgrades_start() -> None:
+    from harness.probe.agent import LoadReply
+    from harness.probe.traffic import NodeLoad, TrafficSummary
+    from harness.upgrade.monitor import TrafficMonitor
+
+    mon = TrafficMonitor.__new__(TrafficMonitor)  # counting only: no cluster, no thread
+    mon.stats, mon.started = Traffic(window_s=4), 100.0
+    mon._count_load(TrafficSummary("u", [NodeLoad("node1", LoadReply(sent=40, failed=3), 112.34)]))
+    assert mon.stats.timeline == [[12.3, "node1", 37, 3]] and (mon.stats.sent, mon.stats.failed) == (40, 3)
