@@ -186,6 +186,11 @@ def test_run_main_job(tmp_path: Path) -> None:
     assert props["provider"] == "local"
     assert props["node1.engine"].startswith("20.10")
     assert "node3.kernel" in props
+    # The page shows what the real probes measured: each plain-overlay cell's latency, and
+    # each node's requests per second during the rolling updates.
+    page = RunDir(run_dir).report_html.read_text()
+    assert page.count("latency ms: icmp ") >= 6, "every plain pair answered, so every one is timed"
+    assert "requests per second per node" in page and "second 0: " in page
     assert leftovers("hre") == []
 
 
