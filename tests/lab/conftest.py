@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +159,23 @@ def leftovers(lab: str) -> list[str]:
     if Path(base).exists():
         found.append(f"state {base}")
     return found
+
+
+# (what, figures as JSON) of each lab test that measured its own stages, in order.
+_FIGURES: list[tuple[str, str]] = []
+
+
+def report_figures(what: str, figures: Mapping[str, object]) -> None:
+    """Keep a lab test's measured figures for the session's summary: pytest hides a passing
+    test's output, and the CI log is where one reads where a long lab test spent its time."""
+    _FIGURES.append((what, json.dumps(figures)))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("lab test figures")
+        for what, text in _FIGURES:
+            terminalreporter.write_line(f"{what}: {text}")
 
 
 @contextmanager

@@ -10,7 +10,6 @@ swarm. Figures are printed for the README.
 
 from __future__ import annotations
 
-import json
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.rundir import RunDir
-from tests.lab.conftest import cli, leftovers, run_suites
+from tests.lab.conftest import cli, leftovers, report_figures, run_suites
 
 LAB = "hfk"
 SUBNET = "198.18.33.0/24"
@@ -86,7 +85,7 @@ def _lab_with_overlay(tmp_path: Path, up_args: list[str], expected: dict[str, st
         mark = time.monotonic()
         down = cli("down", "--run-dir", str(run_dir), timeout_s=600)
         figures["down_s"] = round(time.monotonic() - mark, 1)
-        print(f"forky lab {' '.join(up_args)} figures:", json.dumps(figures))
+        report_figures(f"forky lab {' '.join(up_args)}", figures)
     assert down.returncode == 0, down.stderr[-2000:]
     assert leftovers(LAB) == []
     return figures

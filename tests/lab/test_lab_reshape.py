@@ -67,7 +67,9 @@ def test_other_shape_is_refused_and_nothing_changes(two_node_lab: Path, args: li
             i = shape.index(opt)
             del shape[i : i + 2]
     res = cli("up", "--lab", LAB, "--run-dir", str(two_node_lab), *shape, *args)
-    assert_one_line_error(res, f"lab '{LAB}' exists with another shape", needle, "nothing was changed", "down")
+    assert_one_line_error(
+        res, f"lab '{LAB}' exists with another shape", needle, "nothing was changed", "down"
+    )
     assert _shape() == before
     record = json.loads(RunDir(two_node_lab).info_path.read_text())
     assert record["status"] == "up"

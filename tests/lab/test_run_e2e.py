@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.retry import NotYet
 from harness.rundir import JUNIT_DISRUPTIVE, RunDir
-from tests.lab.conftest import cli, interrupted_cli, leftovers
+from tests.lab.conftest import cli, interrupted_cli, leftovers, report_figures
 
 
 def _cases(junit: Path) -> dict[str, ET.Element]:
@@ -86,6 +86,7 @@ def test_run_main_job(tmp_path: Path) -> None:
     report = json.loads(RunDir(run_dir).record_path.read_text())
     assert report["pytest_exit_code"] == 0
     assert set(report["stages_s"]) >= {"up", "bootstrap", "probe images", "doctor", "suites", "down"}
+    report_figures("main job (run --lab hre) stages", report["stages_s"])
     # Passing: reachability 7 + DNS 5 + MTU 6 pairs and 2 underlay checks + the plain wire capture 1
     # + the VXLAN tables 2 (plain and encrypted: docker programs both without ESP).
     # Expected failures (no ESP): reachability 7 + MTU 6 + the encrypted wire capture 1.

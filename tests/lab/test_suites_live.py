@@ -237,7 +237,9 @@ def test_stack_checks_report_a_leak_a_removed_dependency_and_a_leftover(shared_c
                 raise NotYet(f"unreachable {sorted(found)}, want {want}")
             return found
 
-        broken = eventually(_payment_db_gone, 60, f"{stack}_payment-db to be gone for its owners", interval_s=2)
+        broken = eventually(
+            _payment_db_gone, 60, f"{stack}_payment-db to be gone for its owners", interval_s=2
+        )
         assert sorted(broken) == want, broken
     finally:
         shared_cluster.run(manager, f"docker stack rm {stack}").check()

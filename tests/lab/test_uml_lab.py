@@ -20,7 +20,7 @@ from harness.cluster import Cluster
 from harness.inventory import load_inventory
 from harness.lab import kind_choice
 from harness.rundir import RunDir
-from tests.lab.conftest import cli, leftovers, run_suites
+from tests.lab.conftest import cli, leftovers, report_figures, run_suites
 
 REPO = Path(__file__).resolve().parents[2]
 STRICT_SUITES = ("suites/overlay", "suites/lb", "suites/encryption", "suites/mtu")
@@ -104,6 +104,8 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
             c.get("name", ""): [ch.tag for ch in c if ch.tag in ("failure", "error", "skipped")]
             for c in ET.parse(junit).getroot().iter("testcase")
         }
+        slowest = sorted(ET.parse(junit).getroot().iter("testcase"), key=lambda c: -float(c.get("time") or 0))
+        figures.update({f"check {c.get('name')}_s": round(float(c.get("time") or 0), 1) for c in slowest[:6]})
         assert len(outcomes) >= 30 and all(v == [] for v in outcomes.values()), outcomes
         for name in (
             "test_vip_spreads_over_every_replica",
@@ -124,6 +126,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         # must fail as a real failure, never be excused as a missing capability.
         cluster = Cluster(load_inventory(inventory))
         cluster.run("node2", "iptables -w -I INPUT -p esp -j DROP").check()
+        mark = time.monotonic()
         try:
             broken = run_suites(
                 inventory,
@@ -136,6 +139,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         finally:
             cluster.run("node2", "iptables -w -D INPUT -p esp -j DROP").check()
             cluster.close()
+            figures["esp_dropped_matrix_s"] = round(time.monotonic() - mark, 1)
         assert broken.returncode == 1, broken.stdout[-3000:]
         case = ET.parse(RunDir(run_dir).report("junit-esp-dropped.xml")).getroot().find(".//testcase")
         assert case is not None and case.find("failure") is not None, broken.stdout[-3000:]
@@ -146,6 +150,6 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         mark = time.monotonic()
         down = cli("down", "--run-dir", str(run_dir), timeout_s=600)
         figures["down_s"] = round(time.monotonic() - mark, 1)
-        print("uml lab figures:", json.dumps(figures))
+        report_figures("uml lab", figures)
     assert down.returncode == 0, down.stderr[-2000:]
     assert leftovers(LAB) == []

@@ -17,7 +17,7 @@ from harness.rundir import RunDir
 from harness.swarm.inventory_snapshot import diff, snapshot
 from harness.swarm.services import create_probe_service, wait_replicas
 from harness.upgrade_cmd import TRAFFIC_SERVICE
-from tests.lab.conftest import cli, leftovers
+from tests.lab.conftest import cli, leftovers, report_figures
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,6 +49,10 @@ def test_upgrade_suite_upgrades_a_real_lab_and_reports_it(tmp_path: Path) -> Non
         timeout=1800,
     )
     report = json.loads((out / "upgrade-report.json").read_text())
+    report_figures(
+        "upgrade suite stages",
+        {f"{s['node']} {s['step']}_s": round(float(s["duration_s"]), 1) for s in report.get("steps", [])},
+    )
     assert report["order"] == ["node2", "node3", "node1"]  # workers first, the leader last
     first, last = report["versions"][0]["engines"], report["versions"][-1]["engines"]
     assert sorted(first) == ["node1", "node2", "node3"] and all(v.startswith("20.10") for v in first.values())

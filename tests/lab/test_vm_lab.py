@@ -16,7 +16,6 @@ the product.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from harness.rundir import RunDir
 from harness.swarm.bootstrap import bootstrap, swarm_address
 from harness.swarm.networks import ensure_networks
 from harness.swarm.services import create_probe_service, wait_replicas
-from tests.lab.conftest import cli, leftovers
+from tests.lab.conftest import cli, leftovers, report_figures
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SWARM_HARNESS_VM_PROOF") != "1",
@@ -118,6 +117,6 @@ def test_vm_lab_proves_vip_and_encryption(tmp_path: Path) -> None:
         mark = time.monotonic()
         down = cli("down", "--run-dir", str(run_dir), timeout_s=600)
         figures["down_s"] = round(time.monotonic() - mark, 1)
-        print("vm lab figures:", json.dumps(figures))
+        report_figures("vm lab", figures)
     assert down.returncode == 0, down.stderr[-2000:]
     assert leftovers(LAB) == []

@@ -40,7 +40,9 @@ def lab_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield run_dir
 
 
-def test_a_deleted_fdb_entry_is_reported_with_node_network_and_peer(lab_run_dir: Path, tmp_path: Path) -> None:
+def test_a_deleted_fdb_entry_is_reported_with_node_network_and_peer(
+    lab_run_dir: Path, tmp_path: Path
+) -> None:
     inventory = RunDir(lab_run_dir).inventory
     cluster = Cluster(load_inventory(inventory), "fdb-live")
     # The probe service the suite's session (no xdist: worker "main") will find and reuse.
@@ -128,7 +130,9 @@ def test_dns_that_does_not_heal_after_a_disconnect_names_the_node(
         cleanup_by_label(cluster, f"{LABEL_TEST}=dns-live")
         cluster.close()
     text = str(failed.value)
-    assert text.startswith("60 s after node3 was reconnected (cut off for 15 s), service names of fault-dns-"), text
+    assert text.startswith(
+        "60 s after node3 was reconnected (cut off for 15 s), service names of fault-dns-"
+    ), text
     # What node3 lacks varies per run (the VIP and every task, or only the task that moved):
     # some address is missing there, and only there.
     assert re.search(r": node3 got \[[^]]*\] \(extra \[[^]]*\], missing \['", text), text
