@@ -13,7 +13,7 @@ from harness.probe.image import ensure_probe_images
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
 from harness.rundir import RunDir
 from harness.swarm.networks import NetworkSpec
-from suites.context import OverlayContext, SuiteReports
+from suites.context import NetworkMeasure, OverlayContext, SuiteReports
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +50,16 @@ def global_probe(
     yield _get
     for dep in deployed.values():
         remove_service(harness_cluster, dep.service)
+
+
+@pytest.fixture
+def network_measure(
+    harness_cluster: Cluster,
+    global_probe: Callable[[str], ProbeDeployment],
+    harness_networks: dict[str, NetworkSpec],
+    suite_reports: SuiteReports,
+) -> NetworkMeasure:
+    return NetworkMeasure(harness_cluster, global_probe, harness_networks, suite_reports)
 
 
 @pytest.fixture

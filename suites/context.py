@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, cast
 
 from harness.cluster import Cluster
 from harness.probe.service import ProbeDeployment
+from harness.swarm.networks import NetworkSpec
 
 T = TypeVar("T")
 
@@ -53,3 +54,24 @@ class SuiteReports:
             self.save(name, to_json(result))
             self._measured[name] = result
         return cast(T, self._measured[name])
+
+
+@dataclass(frozen=True)
+class NetworkMeasure:
+    """A network's measurement that every pair's check reads (its matrix, its MTUs): made
+    once with the network's global probe, saved under ``reports/`` by ``report_name``."""
+
+    cluster: Cluster
+    probe: Callable[[str], ProbeDeployment]
+    networks: Mapping[str, NetworkSpec]
+    reports: SuiteReports
+
+    def __call__(
+        self,
+        kind: str,
+        report_name: Callable[[str], str],
+        measure: Callable[[Cluster, ProbeDeployment], T],
+        to_json: Callable[[T], object],
+    ) -> T:
+        net = self.networks[kind].name
+        return self.reports.measured_once(report_name(net), lambda: measure(self.cluster, self.probe(net)), to_json)

@@ -12,28 +12,16 @@ import pytest
 
 from harness.cluster import Cluster
 from harness.probe.mtu import PairMTU, measure, overlay_mtu, to_dicts, underlay_mtus, underlay_problems
-from harness.probe.service import ProbeDeployment
 from harness.rundir import mtu_name
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure
-from suites.context import SuiteReports
+from suites.context import NetworkMeasure
 from suites.params import networks
 
 
 @pytest.fixture
-def mtu_for(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    suite_reports: SuiteReports,
-) -> Callable[[str], list[PairMTU]]:
-    def _get(kind: str) -> list[PairMTU]:
-        net = harness_networks[kind].name
-        return suite_reports.measured_once(
-            mtu_name(net), lambda: measure(harness_cluster, global_probe(net), net), to_dicts
-        )
-
-    return _get
+def mtu_for(network_measure: NetworkMeasure) -> Callable[[str], list[PairMTU]]:
+    return lambda kind: network_measure(kind, mtu_name, lambda c, p: measure(c, p, p.network), to_dicts)
 
 
 @pytest.mark.parametrize("kind", networks("mtu"))

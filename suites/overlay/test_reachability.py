@@ -25,24 +25,13 @@ from harness.run_verdict import FLAKY_PROPERTY
 from harness.rundir import matrix_name
 from harness.swarm.networks import NetworkSpec
 from harness.verdict import CheckFailure, Symptom
-from suites.context import SuiteReports
+from suites.context import NetworkMeasure
 from suites.params import networks
 
 
 @pytest.fixture
-def matrix_for(
-    harness_cluster: Cluster,
-    global_probe: Callable[[str], ProbeDeployment],
-    harness_networks: dict[str, NetworkSpec],
-    suite_reports: SuiteReports,
-) -> Callable[[str], MatrixResult]:
-    def _get(kind: str) -> MatrixResult:
-        net = harness_networks[kind].name
-        return suite_reports.measured_once(
-            matrix_name(net), lambda: run_matrix(harness_cluster, global_probe(net)), MatrixResult.to_dict
-        )
-
-    return _get
+def matrix_for(network_measure: NetworkMeasure) -> Callable[[str], MatrixResult]:
+    return lambda kind: network_measure(kind, matrix_name, run_matrix, MatrixResult.to_dict)
 
 
 @pytest.fixture(scope="session")
