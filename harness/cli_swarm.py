@@ -106,7 +106,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if out is not None:
         report.write(out)
     if args.strict and (
-        report.unmet(["vxlan", "ipvs", "esp"]) or report.blocked_ports() or report.firewall_findings()
+        report.unmet(["vxlan", "ipvs", "esp"])
+        or report.blocked_ports()
+        or report.firewall_findings()
+        or report.addressing
     ):
         return 1
     return 0

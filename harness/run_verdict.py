@@ -144,7 +144,7 @@ def doctor_findings(doctor: DoctorReport | None) -> list[str]:
         if c.unknown
     )
     firewall = doctor.firewall_findings()
-    return [f"doctor: {line}" for line in blocked + unknown + firewall]
+    return [f"doctor: {line}" for line in blocked + unknown + firewall + doctor.addressing]
 
 
 def run_verdict(

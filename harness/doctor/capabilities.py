@@ -66,7 +66,9 @@ def _kernel_refused(out: str) -> bool:
 
 def _probe_blocker(host: CommandHost) -> str | None:
     """Why the namespace probes cannot run on ``host`` at all, or None when they can."""
-    rc, out = _probe(host, "for c in unshare ip; do command -v $c >/dev/null || { echo no $c; exit 1; }; done")
+    rc, out = _probe(
+        host, "for c in unshare ip; do command -v $c >/dev/null || { echo no $c; exit 1; }; done"
+    )
     if rc != 0:
         return f"'{out.removeprefix('no ')}' is not installed on the node"
     rc, out = _probe(host, "unshare -n true 2>&1")
@@ -89,7 +91,9 @@ def check_vxlan(host: CommandHost, blocker: str | None = None) -> Capability:
     if rc == 0:
         return Capability("vxlan", True, "kernel created a VXLAN device")
     if not _kernel_refused(out):
-        return _unknown("vxlan", f"creating a VXLAN device failed with '{out}', which is not a kernel refusal")
+        return _unknown(
+            "vxlan", f"creating a VXLAN device failed with '{out}', which is not a kernel refusal"
+        )
     return Capability("vxlan", False, f"kernel refused a VXLAN device: {out}")
 
 
@@ -142,9 +146,13 @@ def check_ipvs(host: CommandHost) -> Capability:
             "ipvs", False, f"kernel has no IP_VS (no /proc/net/ip_vs and no module support): {effect}"
         )
     if rc == 0 and out == "nomodule":
-        return Capability("ipvs", False, f"kernel has no IP_VS (no /proc/net/ip_vs, no ip_vs module): {effect}")
+        return Capability(
+            "ipvs", False, f"kernel has no IP_VS (no /proc/net/ip_vs, no ip_vs module): {effect}"
+        )
     if rc == 0 and out == "nomodprobe":
-        return _unknown("ipvs", "no /proc/net/ip_vs and modprobe is not installed, so a module cannot be looked up")
+        return _unknown(
+            "ipvs", "no /proc/net/ip_vs and modprobe is not installed, so a module cannot be looked up"
+        )
     return _unknown("ipvs", f"the probe failed (exit {rc}): {out}")
 
 

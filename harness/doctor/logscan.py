@@ -85,10 +85,15 @@ def classify(
 
 
 def scan(
-    cluster: Cluster, doctor: DoctorReport | None, since_epoch: int | None = None, until_epoch: int | None = None
+    cluster: Cluster,
+    doctor: DoctorReport | None,
+    since_epoch: int | None = None,
+    until_epoch: int | None = None,
 ) -> LogScan:
     allow = load_allowlist()
-    window = (f" --since @{since_epoch}" if since_epoch else "") + (f" --until @{until_epoch}" if until_epoch else "")
+    window = (f" --since @{since_epoch}" if since_epoch else "") + (
+        f" --until @{until_epoch}" if until_epoch else ""
+    )
     journals = cluster.each(
         lambda n: cluster.run(n, f"journalctl -u docker --no-pager -o cat{window}", timeout_s=60).stdout
     )

@@ -8,16 +8,28 @@ cluster, or of this one too long ago.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
 from harness.cluster import Cluster
+from harness.doctor.addressing import (
+    ROUTES_COMMAND,
+    address_findings,
+    parse_routes,
+    route_findings,
+    swarm_addresses,
+)
 from harness.doctor.capabilities import Capability, node_capabilities, node_facts
 from harness.doctor.firewall import Firewall, check_firewall, firewall_findings
 from harness.doctor.ports import PortCheck, check_ports
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +38,8 @@ class DoctorReport:
     facts: dict[str, dict[str, str]] = field(default_factory=dict)
     ports: list[PortCheck] = field(default_factory=list)
     firewall: dict[str, Firewall] = field(default_factory=dict)  # node -> iptables backend and u32
+    # Routes overlapping the swarm's overlays or pool, nodes joined on an unknown address.
+    addressing: list[str] = field(default_factory=list)
     cluster: dict[str, str] = field(default_factory=dict)  # node name -> address measured
     data_path_port: int | None = None
     measured_at: float = 0.0  # epoch seconds
@@ -45,7 +59,9 @@ class DoctorReport:
         """capability -> nodes where the doctor measured it absent (not merely unknown)."""
         out: dict[str, set[str]] = {}
         for need in needs:
-            nodes = {n for n, caps in self.capabilities.items() if need in caps and caps[need].state == "absent"}
+            nodes = {
+                n for n, caps in self.capabilities.items() if need in caps and caps[need].state == "absent"
+            }
             if nodes:
                 out[need] = nodes
         return out
@@ -86,6 +102,7 @@ class DoctorReport:
             "facts": self.facts,
             "ports": [p.to_dict() for p in self.ports],
             "firewall": {n: f.to_dict() for n, f in self.firewall.items()},
+            "addressing": self.addressing,
             "cluster": self.cluster,
             "data_path_port": self.data_path_port,
             "measured_at": self.measured_at,
@@ -101,6 +118,7 @@ class DoctorReport:
             facts=data.get("facts", {}),
             ports=[PortCheck(**p) for p in data.get("ports", [])],
             firewall={n: Firewall.from_dict(f) for n, f in data.get("firewall", {}).items()},
+            addressing=[str(a) for a in data.get("addressing", [])],
             cluster=dict(data.get("cluster", {})),
             data_path_port=data.get("data_path_port"),
             measured_at=float(data.get("measured_at", 0.0)),
@@ -140,6 +158,8 @@ class DoctorReport:
                 + ", ".join(f"{n} {f.backend} (u32 {f.u32})" for n, f in sorted(self.firewall.items()))
             )
             rows += [f"  FIREWALL {line}" for line in self.firewall_findings()]
+        if self.addressing:
+            rows += ["", "addressing:", *(f"  ADDRESS {line}" for line in self.addressing)]
         return "\n".join(rows)
 
 
@@ -158,6 +178,23 @@ def cluster_identity(cluster: Cluster) -> dict[str, str]:
     return {n.name: n.address for n in cluster.inventory.nodes}
 
 
+def check_addressing(cluster: Cluster) -> list[str]:
+    """Routes against the swarm's subnets and pool, each node's swarm address against the
+    inventory; nothing to compare before the swarm exists (the manager's API refuses)."""
+    try:
+        api = cluster.manager_docker().api
+        swarm = swarm_addresses(api.inspect_swarm(), api.networks(filters={"driver": "overlay"}), api.nodes())
+    except docker.errors.DockerException as exc:
+        log.debug("doctor: no swarm to compare addresses with (%s)", exc)
+        return []
+    routes = cluster.each(lambda n: parse_routes(cluster.run(n, ROUTES_COMMAND, timeout_s=30).stdout))
+    known = {
+        n.name: tuple(dict.fromkeys(a for a in (n.address, n.data_path_address) if a))
+        for n in cluster.inventory.nodes
+    }
+    return route_findings(routes, swarm) + address_findings(known, swarm)
+
+
 def run_doctor(cluster: Cluster, ports: bool = True, data_path_port: int | None = None) -> DoctorReport:
     report = DoctorReport(
         cluster=cluster_identity(cluster), data_path_port=data_path_port, measured_at=time.time()
@@ -165,6 +202,7 @@ def run_doctor(cluster: Cluster, ports: bool = True, data_path_port: int | None 
     report.capabilities = cluster.each(lambda n: node_capabilities(cluster.host(n)))
     report.facts = cluster.each(lambda n: node_facts(cluster.host(n)))
     report.firewall = cluster.each(lambda n: check_firewall(cluster.host(n)))
+    report.addressing = check_addressing(cluster)
     if ports:
         report.ports = check_ports(cluster, data_path_port)
     return report

@@ -42,8 +42,12 @@ SIGNATURES: dict[str, Signature] = {
             frozenset({verdict.TIMEOUT}),
             "no answer between tasks on a node that cannot create VXLAN devices",
         ),
-        Signature("tcpdump", frozenset({verdict.MISSING_TOOL}), "the capture command is not found on the node"),
-        Signature("iptables", frozenset({verdict.MISSING_TOOL}), "the iptables command is not found on the node"),
+        Signature(
+            "tcpdump", frozenset({verdict.MISSING_TOOL}), "the capture command is not found on the node"
+        ),
+        Signature(
+            "iptables", frozenset({verdict.MISSING_TOOL}), "the iptables command is not found on the node"
+        ),
     )
 }
 
@@ -68,7 +72,9 @@ def judge(symptoms: list[Symptom], lacking: dict[str, set[str]]) -> Judgement:
         if not any(SIGNATURES[cap].explains(s, nodes) for cap, nodes in lacking.items() if cap in SIGNATURES)
     ]
     if unexplained:
-        shows = "; ".join(f"{cap}: {SIGNATURES[cap].shows_as}" for cap in sorted(lacking) if cap in SIGNATURES)
+        shows = "; ".join(
+            f"{cap}: {SIGNATURES[cap].shows_as}" for cap in sorted(lacking) if cap in SIGNATURES
+        )
         listed = "; ".join(s.text() for s in unexplained[:5])
         more = f" (and {len(unexplained) - 5} more)" if len(unexplained) > 5 else ""
         return Judgement(
