@@ -16,7 +16,7 @@ from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.image import image_ref
 from harness.probe.lb import Answers, answers, observation_symptom, spread_problems
-from harness.probe.service import ProbeTask
+from harness.probe.service import ProbeTask, not_serving
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.services import create_probe_service, wait_replicas
@@ -92,12 +92,23 @@ def _published(cluster: Cluster, labels: dict[str, str], mode: str, replicas: in
         endpoint_spec=docker.types.EndpointSpec(ports={port: (8080, "tcp", mode)}),
     )
 
-    def _running() -> None:
+    def _serving() -> None:
         tasks = cluster.manager_docker().services.get(name).tasks(filters={"desired-state": "running"})
-        if sum(t["Status"]["State"] == "running" for t in tasks) != replicas:
-            raise NotYet(f"tasks of {name} not all running")
+        running = [t for t in tasks if t["Status"]["State"] == "running"]
+        if len(running) != replicas:
+            raise NotYet(f"{len(running)} of {replicas} tasks of {name} running")
+        # A task is "running" once its container started, before its agent listens: a request
+        # sent then is refused (measured in a soak: ECONNREFUSED from the host-mode port of a
+        # task reported running), which the checks would report as a publishing fault.
+        ids = {n.id: n.hostname for n in cluster.swarm_nodes()}
+        probes = [
+            ProbeTask(ids.get(t["NodeID"], "?"), t["Status"]["ContainerStatus"]["ContainerID"], "")
+            for t in running
+        ]
+        if silent := not_serving(cluster, probes):
+            raise NotYet(f"tasks of {name} running but not serving yet: {silent}")
 
-    eventually(_running, 90, f"{name} to run")
+    eventually(_serving, 90, f"{name}'s tasks to run and serve")
     return name, port
 
 
