@@ -131,16 +131,58 @@ def not_serving(cluster: Cluster, tasks: list[ProbeTask]) -> dict[str, str]:
     (measured: ECONNREFUSED from two of three fresh tasks under 4 xdist workers), which
     a check would report as a broken overlay.
     """
-    by_node = {t.node: t for t in tasks}
+    by_node: dict[str, list[ProbeTask]] = {}
+    for t in tasks:
+        by_node.setdefault(t.node, []).append(t)
 
-    def _one(node: str) -> str | None:
-        res = cluster.host(node).run(
-            f"docker exec {by_node[node].container_id} python3 /agent.py health", timeout_s=30
-        )
-        return None if res.ok else (res.tail(1) or f"health exited {res.exit_status}")
+    def _node(node: str) -> dict[str, str]:
+        out = {}
+        for t in by_node[node]:  # a node's tasks one after another, the nodes in parallel
+            res = cluster.host(node).run(f"docker exec {t.container_id} python3 /agent.py health", timeout_s=30)
+            if not res.ok:
+                key = node if len(by_node[node]) == 1 else f"{node} task {t.container_id[:12]}"
+                out[key] = res.tail(1) or f"health exited {res.exit_status}"
+        return out
 
-    results = run_parallel([cluster.host(n) for n in by_node], lambda h: _one(h.name))
-    return {n: str(r) for n, r in results.items() if r is not None}
+    results = run_parallel([cluster.host(n) for n in by_node], lambda h: _node(h.name))
+    out: dict[str, str] = {}
+    for node, found in results.items():
+        # A node that could not be asked (an SSH error) is not known to serve either.
+        out.update({node: str(found)} if isinstance(found, BaseException) else found)
+    return out
+
+
+def wait_serving(cluster: Cluster, service: str, replicas: int, timeout_s: float = 90.0) -> list[ProbeTask]:
+    """Until ``replicas`` tasks of the probe ``service`` run and each one's agent answers its
+    own /health; the running tasks (``address`` left empty: callers dial by name or port).
+
+    The readiness gate of ``wait_global_probe``, for a replicated service that a check
+    sends requests to right after creating it: swarm's "running" comes before the agent
+    listens (see ``not_serving``), and a refused request would be reported as the fault.
+    """
+    client = cluster.manager_docker()
+
+    def _check() -> list[ProbeTask]:
+        ids = {n.id: n.hostname for n in cluster.swarm_nodes()}
+        tasks = client.services.get(service).tasks(filters={"desired-state": "running"})
+        running = [t for t in tasks if t["Status"]["State"] == "running"]
+        if len(running) != replicas:
+            raise NotYet(f"{len(running)} of {replicas} tasks of {service} running")
+        found = [
+            ProbeTask(ids.get(t.get("NodeID", ""), "?"), t["Status"]["ContainerStatus"]["ContainerID"], "")
+            for t in running
+        ]
+        if silent := not_serving(cluster, found):
+            raise NotYet(f"tasks of {service} running but not serving yet: {silent}")
+        return found
+
+    return eventually(
+        _check,
+        timeout_s,
+        f"{replicas} tasks of {service} to run and serve",
+        interval_s=1,
+        hint=f"run 'docker service ps --no-trunc {service}' on a manager to see why tasks do not start",
+    )
 
 
 def remove_service(cluster: Cluster, name: str) -> None:

@@ -16,10 +16,10 @@ from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.image import image_ref
 from harness.probe.lb import Answers, answers, observation_symptom, spread_problems
-from harness.probe.service import ProbeTask, not_serving
+from harness.probe.service import ProbeTask, wait_serving
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
-from harness.swarm.services import create_probe_service, wait_replicas
+from harness.swarm.services import create_probe_service
 from harness.verdict import CheckFailure
 from suites.context import OverlayContext
 
@@ -38,7 +38,7 @@ def _backends(cluster: Cluster, svc: str) -> set[str]:
 def _service(cluster: Cluster, net: str, labels: dict[str, str], mode: str) -> str:
     name = f"lb-{mode}-{secrets.token_hex(3)}"
     create_probe_service(cluster, name, net, labels, image_ref("v1"), replicas=REPLICAS, endpoint_mode=mode)
-    wait_replicas(cluster, name, net, REPLICAS)
+    wait_serving(cluster, name, REPLICAS)  # every backend answers before the spread is counted
     return name
 
 
@@ -92,23 +92,9 @@ def _published(cluster: Cluster, labels: dict[str, str], mode: str, replicas: in
         endpoint_spec=docker.types.EndpointSpec(ports={port: (8080, "tcp", mode)}),
     )
 
-    def _serving() -> None:
-        tasks = cluster.manager_docker().services.get(name).tasks(filters={"desired-state": "running"})
-        running = [t for t in tasks if t["Status"]["State"] == "running"]
-        if len(running) != replicas:
-            raise NotYet(f"{len(running)} of {replicas} tasks of {name} running")
-        # A task is "running" once its container started, before its agent listens: a request
-        # sent then is refused (measured in a soak: ECONNREFUSED from the host-mode port of a
-        # task reported running), which the checks would report as a publishing fault.
-        ids = {n.id: n.hostname for n in cluster.swarm_nodes()}
-        probes = [
-            ProbeTask(ids.get(t["NodeID"], "?"), t["Status"]["ContainerStatus"]["ContainerID"], "")
-            for t in running
-        ]
-        if silent := not_serving(cluster, probes):
-            raise NotYet(f"tasks of {name} running but not serving yet: {silent}")
-
-    eventually(_serving, 90, f"{name}'s tasks to run and serve")
+    # Measured in a soak: the host-mode port of a task reported running refused requests
+    # (ECONNREFUSED) because its agent had not bound the port yet.
+    wait_serving(cluster, name, replicas)
     return name, port
 
 

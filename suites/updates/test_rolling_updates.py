@@ -16,7 +16,7 @@ import pytest
 
 from harness.probe.agent import LoadReply
 from harness.probe.image import image_ref
-from harness.probe.service import agent
+from harness.probe.service import agent, wait_serving
 from harness.probe.traffic import LoadFromEveryNode, TrafficSummary
 from harness.retry import until_elapsed
 from harness.swarm.services import create_probe_service, scale, wait_replicas
@@ -62,7 +62,7 @@ def _service(ctx: OverlayContext, prefix: str, replicas: int = REPLICAS, safe: b
         healthcheck=healthcheck() if safe else None,
         drain_s=3 if safe else 0,
     )
-    wait_replicas(ctx.cluster, name, ctx.network, replicas)
+    wait_serving(ctx.cluster, name, replicas)  # the traffic's first requests find every task listening
     return name
 
 

@@ -38,3 +38,15 @@ def test_all_serving_is_empty() -> None:
     cluster = _Cluster({"node1": True, "node2": True})
     tasks = [ProbeTask(n, f"c{n}", "10.0.0.1") for n in ("node1", "node2")]
     assert not_serving(cluster, tasks) == {}  # type: ignore[arg-type]
+
+
+def test_every_task_of_a_node_is_asked_and_a_silent_one_named_by_its_container() -> None:
+    class _TwoOnNode2(_Host):
+        def run(self, command: str, timeout_s: float = 0) -> Result:
+            ok = "c-late" not in command
+            return Result(self.name, command, 0 if ok else 1, "", "" if ok else "unhealthy: refused", 0.1)
+
+    cluster = _Cluster({"node1": True})
+    cluster.hosts["node2"] = _TwoOnNode2("node2", True)
+    tasks = [ProbeTask("node1", "c1", ""), ProbeTask("node2", "c-early", ""), ProbeTask("node2", "c-late", "")]
+    assert not_serving(cluster, tasks) == {"node2 task c-late": "unhealthy: refused"}  # type: ignore[arg-type]
