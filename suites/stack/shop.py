@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.cluster import LABEL_RUN, LABEL_TEST, Cluster
 from harness.probe.agent import BatchReply, TcpReply
-from harness.probe.service import TCP_PORT, ProbeTask, batch
+from harness.probe.service import TCP_PORT, ProbeTask, batch, not_serving
 from harness.retry import NotYet, eventually
 
 COMPOSE = Path(__file__).with_name("shop.yml")
@@ -57,6 +57,10 @@ def replicas(cluster: Cluster, stack: str) -> dict[str, list[ProbeTask]]:
         short_of = {n: len(out.get(n, [])) for n, want in REPLICAS.items() if len(out.get(n, [])) != want}
         if short_of:
             raise NotYet(f"running replicas {short_of}, want {REPLICAS}")
+        # Running comes before listening: a dial to a replica whose agent has not bound its
+        # port yet is refused, which would read as a dependency the stack cannot reach.
+        if silent := not_serving(cluster, [t for ts in out.values() for t in ts]):
+            raise NotYet(f"replicas running but not serving yet: {silent}")
         return out
 
     return eventually(
