@@ -10,6 +10,9 @@ import logging
 import re
 import shlex
 from pathlib import Path
+from typing import Any
+
+import docker.errors
 
 from harness.cluster import Cluster
 
@@ -50,11 +53,40 @@ def _commands(networks: list[str], since_epoch: int, is_manager: bool) -> dict[s
     if nets:
         verbose = "-v " if is_manager else ""
         cmds["network-inspect.json"] = f"docker network inspect {verbose}{nets}"
-    if is_manager:
-        cmds["service-ps.txt"] = (
-            'docker service ls; for s in $(docker service ls -q); do docker service ps --no-trunc "$s"; done'
-        )
     return cmds
+
+
+def service_tasks_text(services: list[Any], tasks: list[Any], nodes: list[Any]) -> str:
+    """What ``docker service ps --no-trunc`` shows of every service, from three list calls.
+
+    ``service ps`` looks each service up by ID (and each task's node): a service that another
+    check removes between the listing and the lookup makes dockerd log "Error getting service
+    ...: not found" at level=error, an error line of the harness's own making in the log scan.
+    Lists never miss, so the table is built from them (a removed service's tasks say so).
+    """
+    names = {s["ID"]: s["Spec"]["Name"] for s in services}
+    hosts = {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"]) for n in nodes}
+    rows = ["SERVICE  SLOT  TASK  NODE  DESIRED  STATE  SINCE  IMAGE  ERROR"]
+    for t in sorted(tasks, key=lambda t: (names.get(t.get("ServiceID", ""), "~"), t.get("Slot") or 0)):
+        status = t.get("Status") or {}
+        image = ((t.get("Spec") or {}).get("ContainerSpec") or {}).get("Image", "")
+        rows.append(
+            "  ".join(
+                str(x) or "-"
+                for x in (
+                    names.get(t.get("ServiceID", ""), f"(removed) {t.get('ServiceID', '')}"),
+                    t.get("Slot") or "",
+                    t.get("ID", ""),
+                    hosts.get(t.get("NodeID", ""), t.get("NodeID", "")),
+                    t.get("DesiredState", ""),
+                    status.get("State", ""),
+                    status.get("Timestamp", ""),
+                    image,
+                    status.get("Err", ""),
+                )
+            )
+        )
+    return "\n".join(rows) + "\n"
 
 
 def collect(cluster: Cluster, dest: Path, networks: list[str], since_epoch: int) -> Path:
@@ -71,6 +103,13 @@ def collect(cluster: Cluster, dest: Path, networks: list[str], since_epoch: int)
                 f"\n--- stderr (exit {res.exit_status}) ---\n{res.stderr}" if res.failed else ""
             )
             (out / filename).write_text(redact(body))
+        if node.is_manager:
+            try:
+                api = cluster.docker(node_name).api
+                text = service_tasks_text(api.services(), api.tasks(), api.nodes())
+            except docker.errors.DockerException as exc:
+                text = f"could not list services and tasks on {node_name}: {exc}\n"
+            (out / "service-ps.txt").write_text(redact(text))
 
     from harness.transport.ssh import run_parallel
 
