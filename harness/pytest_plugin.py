@@ -28,6 +28,7 @@ from harness.inventory import Inventory, load_inventory
 from harness.rundir import RunDir
 from harness.swarm.cleanup import cleanup_by_label
 from harness.swarm.networks import DEFAULT_NETWORKS, NetworkSpec
+from harness.verdict import CheckFailure
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +299,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     if rep.failed and rep.when == "call":
         _collect_artifacts(item, rep)
+        _record_failed_nodes(item, call)
     needs = _needs(item)
     if not needs or rep.when != "call":
         return
@@ -324,11 +326,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if outcome_ == "xfail":
         rep.outcome = "skipped"
         rep.wasxfail = message
+        # On the item: JUnit writes a testcase's properties from its teardown report.
+        lacking = report.lacking(needs)
+        item.user_properties.append(("capability", ",".join(sorted(lacking))))
+        item.user_properties.append(("capability_nodes", ",".join(sorted(set().union(*lacking.values())))))
         return
     crash = getattr(rep.longrepr, "reprcrash", None)
     if crash is not None:
         crash.message = f"{message}\n{crash.message}"
     rep.sections.append(("harness verdict", message))
+
+
+def _record_failed_nodes(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """A failed check's nodes as a JUnit property, from the observations it reported, so a
+    JUnit reader (a CI dashboard, the history) sees where it failed without parsing text."""
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(exc, CheckFailure) and exc.symptoms:
+        nodes = sorted({n for s in exc.symptoms for n in s.nodes})
+        item.user_properties.append(("nodes", ",".join(nodes)))
 
 
 def _run_dir(config: pytest.Config) -> Path | None:

@@ -6,6 +6,8 @@ missing capability causes, on the nodes lacking it; everything else is FAILED.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -67,6 +69,29 @@ def test_matching_esp_signature_is_an_expected_failure_with_its_reason(pytester:
     result = _run(pytester, '{"esp": ALL_ABSENT}', ESP_TIMEOUTS)
     result.assert_outcomes(xfailed=1)
     result.stdout.fnmatch_lines(["*unmet capability esp on node1, node2, node3: kernel lacks esp*"])
+
+
+def _junit_properties(pytester: pytest.Pytester, states: str, body: str) -> dict[str, str]:
+    junit = pytester.path / "junit.xml"
+    _run(pytester, states, body, f"--junitxml={junit}")
+    case = ET.parse(junit).getroot().find(".//testcase")
+    assert case is not None
+    return {str(p.get("name")): str(p.get("value")) for p in case.iter("property")}
+
+
+def test_an_expected_failure_names_its_capability_and_nodes_in_junit(pytester: pytest.Pytester) -> None:
+    props = _junit_properties(pytester, '{"esp": {"node1": "absent", "node2": "absent"}}', ESP_TIMEOUTS)
+    assert props["capability"] == "esp" and props["capability_nodes"] == "node1,node2"
+    assert props["nodes"] == "node1,node2", "the failed observations' nodes"
+
+
+def test_a_real_failure_names_its_nodes_in_junit(pytester: pytest.Pytester) -> None:
+    body = (
+        "def test_it():\n"
+        '    raise CheckFailure("x", [Symptom("timeout", ("node3", "node1"), "tcp: timeout")])\n'
+    )
+    props = _junit_properties(pytester, "{}", body)
+    assert props == {"nodes": "node1,node3"}
 
 
 def test_strict_mode_runs_the_check_and_fails_it_naming_the_capability(pytester: pytest.Pytester) -> None:
