@@ -299,7 +299,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     if rep.failed and rep.when == "call":
         _collect_artifacts(item, rep)
-        _record_failed_nodes(item, call)
+        failure = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(failure, CheckFailure) and failure.symptoms:  # where, for JUnit's readers
+            item.user_properties.append(("nodes", ",".join(sorted({n for s in failure.symptoms for n in s.nodes}))))
     needs = _needs(item)
     if not needs or rep.when != "call":
         return
@@ -335,15 +337,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if crash is not None:
         crash.message = f"{message}\n{crash.message}"
     rep.sections.append(("harness verdict", message))
-
-
-def _record_failed_nodes(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-    """A failed check's nodes as a JUnit property, from the observations it reported, so a
-    JUnit reader (a CI dashboard, the history) sees where it failed without parsing text."""
-    exc = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(exc, CheckFailure) and exc.symptoms:
-        nodes = sorted({n for s in exc.symptoms for n in s.nodes})
-        item.user_properties.append(("nodes", ",".join(nodes)))
 
 
 def _run_dir(config: pytest.Config) -> Path | None:
