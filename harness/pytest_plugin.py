@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from harness import suite_progress
 from harness.cluster import LABEL_TEST, Cluster
 from harness.doctor.needs import needs_verdict, unmet_text
 from harness.doctor.report import DoctorReport, aggregate, cluster_identity, run_doctor
@@ -61,10 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)  # after the terminal reporter exists
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(*capabilities): capabilities the check needs (doctor names)")
     config.addinivalue_line("markers", "disruptive: injects faults; run serially after the others")
     config.addinivalue_line("markers", "upgrade: changes engine versions; not in the default selection")
+    if not hasattr(config, "workerinput"):
+        suite_progress.register(config.pluginmanager, check_id)
 
 
 # ----------------------------------------------------------------- parametrisation

@@ -157,6 +157,9 @@ def test_run_main_job(tmp_path: Path) -> None:
     expected_warnings = [f"{unexpected} unexpected dockerd error lines (reports/dockerd-log-scan.json)"]
     assert verdict["warnings"] == (expected_warnings if unexpected else []), verdict["warnings"]
     assert "verdict: PASSED: " in res.stdout and "16 expected failures, 0 flaky, 1 skipped" in res.stdout
+    # The suites' progress line, on its own lines of the plain (non-TTY) log.
+    progress = [ln for ln in res.stdout.splitlines() if ln.startswith("progress: ")]
+    assert progress and all(" checks done " in ln and " elapsed" in ln for ln in progress), progress[:3]
     # Each failed (expected-failure) check left an artifact bundle, with secrets redacted.
     bundles = sorted(p.name for p in RunDir(run_dir).artifacts.iterdir())
     assert len(bundles) == 16
