@@ -27,13 +27,13 @@ module "node_common" {
       underlay_mtu   = 1450 # Hetzner private networks carry 1450-byte packets
     }
     zone        = var.location
-    ssh_files   = { private_key_path = local_sensitive_file.client_key.filename, known_hosts_path = local_file.known_hosts.filename }
+    ssh_files   = module.run_identity.ssh_files
     node_labels = var.node_labels
   }
 
   # cloud-init
   nodes    = local.nodes
-  ssh_keys = { client = tls_private_key.client, hosts = tls_private_key.host }
+  ssh_keys = module.run_identity.ssh_keys
   engine   = { version = var.docker_version, upgrade_to = var.upgrade_docker_version }
 }
 

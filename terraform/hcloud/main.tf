@@ -10,82 +10,13 @@ provider "hcloud" {
   token = var.hcloud_token
 }
 
-# The expiry is fixed at the first apply (the input is then ignored), so labels do not
-# change on every plan. var.expires_at, when set, takes precedence.
-resource "terraform_data" "expiry" {
-  input = timeadd(plantimestamp(), "${var.ttl_hours}h")
-
-  lifecycle {
-    ignore_changes = [input]
-  }
-}
-
-locals {
-  name        = "swh-${var.run_id}"
-  node_count  = var.manager_count + var.worker_count
-  subnet_cidr = cidrsubnet(var.private_cidr, 24 - tonumber(split("/", var.private_cidr)[1]), 1)
-
-  # Basic ISO 8601 (20300131T180000Z): Hetzner label values may not contain ':'.
-  expires_at = formatdate("YYYYMMDD'T'hhmmss'Z'", coalesce(var.expires_at, terraform_data.expiry.output))
-
-  tags = {
-    run_id     = var.run_id
-    owner      = var.owner
-    expires_at = local.expires_at
-    managed_by = "swarm-harness"
-  }
-
-  nodes = [
-    for i in range(local.node_count) : {
-      name       = i < var.manager_count ? "manager${i + 1}" : "worker${i - var.manager_count + 1}"
-      role       = i < var.manager_count ? "manager" : "worker"
-      private_ip = cidrhost(local.subnet_cidr, 10 + i)
-    }
-  ]
-}
-
-# --- SSH identities ------------------------------------------------------------------------
-
-# The harness's client key.
-resource "tls_private_key" "client" {
-  algorithm = "ED25519"
-}
-
-# One host key per node, installed by cloud-init, so known_hosts is complete before the
-# first connection and the harness never has to trust a key on first use.
-resource "tls_private_key" "host" {
-  count     = local.node_count
-  algorithm = "ED25519"
-}
-
-resource "local_sensitive_file" "client_key" {
-  filename             = "${var.run_dir}/ssh/id_ed25519"
-  content              = tls_private_key.client.private_key_openssh
-  file_permission      = "0600"
-  directory_permission = "0700"
-}
-
-resource "local_file" "client_public_key" {
-  filename             = "${var.run_dir}/ssh/id_ed25519.pub"
-  content              = tls_private_key.client.public_key_openssh
-  file_permission      = "0644"
-  directory_permission = "0700"
-}
-
-resource "local_file" "known_hosts" {
-  filename             = "${var.run_dir}/ssh/known_hosts"
-  file_permission      = "0644"
-  directory_permission = "0700"
-  content = join("", [
-    for i, n in local.nodes :
-    "${hcloud_server.node[i].ipv4_address},${n.private_ip} ${trimspace(tls_private_key.host[i].public_key_openssh)}\n"
-  ])
-}
+# The run's name, tags, expiry and SSH keys: run_identity.tf (../modules/run-identity);
+# the subnet and node addresses: cloud_network.tf.
 
 # Registered so Hetzner does not e-mail a root password; cloud-init installs the same key.
 resource "hcloud_ssh_key" "client" {
   name       = local.name
-  public_key = tls_private_key.client.public_key_openssh
+  public_key = module.run_identity.client_public_key
   labels     = local.tags
 }
 

@@ -13,44 +13,20 @@ provider "libvirt" {
   uri = var.libvirt_uri
 }
 
-# The expiry is fixed at the first apply (the input is then ignored), so the domain
-# description, which forces a new domain when it changes, stays stable.
-resource "terraform_data" "expiry" {
-  input = timeadd(plantimestamp(), "${var.ttl_hours}h")
-
-  lifecycle {
-    ignore_changes = [input]
-  }
-}
-
+# The run's name, tags, expiry and SSH keys: run_identity.tf (../modules/run-identity);
+# libvirt objects carry no labels, so names are prefixed with the run id and each
+# domain's description holds the tags as JSON.
 locals {
-  name       = "swh-${var.run_id}"
-  node_count = var.manager_count + var.worker_count
-
-  # Basic ISO 8601 (20300131T180000Z), the same format as the cloud modules' tags.
-  expires_at = formatdate("YYYYMMDD'T'hhmmss'Z'", coalesce(var.expires_at, terraform_data.expiry.output))
-
-  # libvirt objects carry no labels: names are prefixed with the run id and each domain's
-  # description holds these tags as JSON.
-  tags = {
-    run_id     = var.run_id
-    owner      = var.owner
-    expires_at = local.expires_at
-    managed_by = "swarm-harness"
-  }
-
   # Two bytes of the run id keep MAC addresses apart between runs on one host.
   mac_prefix = join(":", ["52:54:00", substr(sha1(var.run_id), 0, 2), substr(sha1(var.run_id), 2, 2)])
 
   nodes = [
-    for i in range(local.node_count) : {
-      name       = i < var.manager_count ? "manager${i + 1}" : "worker${i - var.manager_count + 1}"
-      role       = i < var.manager_count ? "manager" : "worker"
+    for i, n in module.run_identity.nodes : merge(n, {
       mgmt_ip    = cidrhost(var.management_cidr, 11 + i)
       private_ip = cidrhost(var.private_cidr, 11 + i)
       mgmt_mac   = format("%s:%02x", local.mac_prefix, i)
       swarm_mac  = format("%s:%02x", local.mac_prefix, 128 + i)
-    }
+    })
   ]
 
   # Inbound rules of every VM. SSH only from the harness; swarm ports, VXLAN, ESP and
@@ -90,44 +66,6 @@ locals {
     ],
     ["  }", "}", ""],
   ))
-}
-
-# --- SSH identities ------------------------------------------------------------------------
-
-# The harness's client key.
-resource "tls_private_key" "client" {
-  algorithm = "ED25519"
-}
-
-# One host key per node, installed by cloud-init, so known_hosts is complete before the
-# first connection and the harness never has to trust a key on first use.
-resource "tls_private_key" "host" {
-  count     = local.node_count
-  algorithm = "ED25519"
-}
-
-resource "local_sensitive_file" "client_key" {
-  filename             = "${var.run_dir}/ssh/id_ed25519"
-  content              = tls_private_key.client.private_key_openssh
-  file_permission      = "0600"
-  directory_permission = "0700"
-}
-
-resource "local_file" "client_public_key" {
-  filename             = "${var.run_dir}/ssh/id_ed25519.pub"
-  content              = tls_private_key.client.public_key_openssh
-  file_permission      = "0644"
-  directory_permission = "0700"
-}
-
-resource "local_file" "known_hosts" {
-  filename             = "${var.run_dir}/ssh/known_hosts"
-  file_permission      = "0644"
-  directory_permission = "0700"
-  content = join("", [
-    for i, n in local.nodes :
-    "${n.mgmt_ip},${n.private_ip} ${trimspace(tls_private_key.host[i].public_key_openssh)}\n"
-  ])
 }
 
 # --- networks ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 terraform {
-  # plantimestamp() needs 1.5.
+  # ../modules/run-identity uses plantimestamp(), new in 1.5.
   required_version = ">= 1.5"
 
   required_providers {
@@ -7,14 +7,6 @@ terraform {
       # 0.9 is a rewrite with a different schema: stay on 0.8.x.
       source  = "dmacvicar/libvirt"
       version = "~> 0.8.3"
-    }
-    tls = {
-      source  = "hashicorp/tls"
-      version = "~> 4.0"
-    }
-    local = {
-      source  = "hashicorp/local"
-      version = "~> 2.5"
     }
   }
 }

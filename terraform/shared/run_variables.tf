@@ -95,3 +95,31 @@ variable "node_labels" {
   description = "Swarm node labels per node name (manager1, worker1, ...), merged into the inventory."
   default     = {}
 }
+
+# --- swarm ports -----------------------------------------------------------------
+
+variable "data_path_port" {
+  type        = number
+  description = "UDP port of the VXLAN data path (docker swarm init --data-path-port); allowed between the nodes only."
+  default     = 4789
+  validation {
+    condition     = var.data_path_port >= 1024 && var.data_path_port <= 49151
+    error_message = "data_path_port must be within 1024-49151 (Docker's allowed range)."
+  }
+}
+
+variable "published_port_range" {
+  type = object({
+    from = number
+    to   = number
+  })
+  description = "TCP ports that suites publish through the routing mesh; allowed between the nodes only."
+  default = {
+    from = 30000
+    to   = 30099
+  }
+  validation {
+    condition     = var.published_port_range.from >= 1024 && var.published_port_range.from <= var.published_port_range.to && var.published_port_range.to <= 65535
+    error_message = "published_port_range must satisfy 1024 <= from <= to <= 65535."
+  }
+}

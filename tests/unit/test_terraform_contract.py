@@ -28,7 +28,9 @@ CLOUD_MODULES = ["aws", "hcloud", "libvirt"]
 EXAMPLE_DIRS = sorted(p.parent for p in TF_DIR.glob("*/examples/*/main.tf"))
 # The local module the cloud modules share (cloud-init, the inventory output's shape).
 NODE_COMMON = TF_DIR / "modules" / "node-common"
-ALL_ROOTS = [TF_DIR / m for m in MODULES] + EXAMPLE_DIRS + [NODE_COMMON]
+# The local module that holds each run's names, tags, expiry, node list and SSH keys.
+RUN_IDENTITY = TF_DIR / "modules" / "run-identity"
+ALL_ROOTS = [TF_DIR / m for m in MODULES] + EXAMPLE_DIRS + [NODE_COMMON, RUN_IDENTITY]
 
 _HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
@@ -186,6 +188,21 @@ def node_common_call(name: str) -> dict[str, Any]:
     return call
 
 
+def run_identity_output(value: str) -> Any:
+    """What ``${module.run_identity.OUTPUT}`` stands for, from modules/run-identity's source."""
+    m = re.fullmatch(r"module\.run_identity\.(\w+)", expr(value))
+    assert m, f"cannot resolve {value!r}: only run-identity's outputs are followed"
+    return named(load_dir(RUN_IDENTITY), "output")[m.group(1)]["value"]
+
+
+def run_identity_call(name: str) -> dict[str, Any]:
+    """The arguments terraform/<name> passes to modules/run-identity (in its run_identity.tf)."""
+    calls = named(module(name), "module")
+    assert "run_identity" in calls, f"terraform/{name} does not call modules/run-identity"
+    assert calls["run_identity"]["source"] == "../modules/run-identity"
+    return calls["run_identity"]
+
+
 def _through_node_common(name: str, value: Any) -> Any:
     """``value`` of node-common with whole ``var.*``/``local.*``/``merge(...)`` values put in.
 
@@ -206,6 +223,8 @@ def _through_node_common(name: str, value: Any) -> Any:
     if m := re.fullmatch(r"var\.([\w.]+)", text):
         arg: Any = call
         for key in m.group(1).split("."):
+            if isinstance(arg, str):  # the caller passed another module's output whole
+                arg = run_identity_output(arg)
             arg = arg[key]
         return arg
     if m := re.fullmatch(r"local\.(\w+)", text):
@@ -353,12 +372,29 @@ def test_versions_tf_pins_terraform_and_providers(name: str) -> None:
     if name == "local":
         assert not providers, "terraform/local must stay provider-free (it runs offline)"
         return
-    expected = {CLOUD_PROVIDER_SOURCE[name], "hashicorp/tls", "hashicorp/local"}
-    assert {p["source"] for p in providers.values()} == expected
+    # The SSH keys and files are made in the shared modules, which pin tls and local.
+    assert {p["source"] for p in providers.values()} == {CLOUD_PROVIDER_SOURCE[name]}
+    _assert_pinned(name, providers)
+
+
+@pytest.mark.parametrize(
+    ("shared", "sources"),
+    [(RUN_IDENTITY, {"hashicorp/tls", "hashicorp/local"}), (NODE_COMMON, {"hashicorp/local"})],
+    ids=["run-identity", "node-common"],
+)
+def test_shared_modules_pin_their_providers(shared: Path, sources: set[str]) -> None:
+    (block,) = load_dir(shared)["terraform"]
+    assert block.get("required_version")
+    providers: dict[str, Any] = {}
+    for item in block.get("required_providers", []):
+        providers.update(item)
+    assert {p["source"] for p in providers.values()} == sources
+    _assert_pinned(shared.name, providers)
+
+
+def _assert_pinned(where: str, providers: dict[str, Any]) -> None:
     for pname, spec in providers.items():
-        assert str(spec.get("version", "")).startswith("~>"), (
-            f"terraform/{name}: provider {pname} must be pinned with '~>'"
-        )
+        assert str(spec.get("version", "")).startswith("~>"), f"{where}: provider {pname} must be pinned with '~>'"
 
 
 # --- cloud modules ------------------------------------------------------------------------------------
@@ -436,13 +472,19 @@ def test_libvirt_has_no_firewall_resource_and_ships_nftables() -> None:
 @pytest.mark.parametrize("name", CLOUD_MODULES)
 def test_every_taggable_resource_carries_the_tags(name: str) -> None:
     mod = module(name)
-    tags = local_values(mod)["tags"]
+    # The module's tags are run-identity's, which it passes the run's own inputs.
+    assert expr(local_values(mod)["tags"]) == "module.run_identity.tags"
+    call = run_identity_call(name)
+    for arg in ("run_id", "owner", "ttl_hours", "expires_at", "run_dir"):
+        assert expr(call[arg]) == f"var.{arg}", f"terraform/{name}: run_identity.{arg} must be var.{arg}"
+    identity = load_dir(RUN_IDENTITY)
+    tags = local_values(identity)["tags"]
     assert expr(tags["run_id"]) == "var.run_id"
     assert expr(tags["owner"]) == "var.owner"
     assert expr(tags["expires_at"]) == "local.expires_at"
-    expires = str(local_values(mod)["expires_at"])
+    expires = str(local_values(identity)["expires_at"])
     assert "var.expires_at" in expires and "terraform_data.expiry" in expires
-    assert "var.ttl_hours" in str(resources_of(mod, "terraform_data")["expiry"]["input"])
+    assert "var.ttl_hours" in str(resources_of(identity, "terraform_data")["expiry"]["input"])
 
     taggable = TAGGABLE[name]
     tagged = 0
@@ -467,24 +509,34 @@ def test_every_taggable_resource_carries_the_tags(name: str) -> None:
 @pytest.mark.parametrize("name", CLOUD_MODULES)
 def test_ssh_identity_is_generated_and_host_keys_are_pinned(name: str) -> None:
     mod = module(name)
-    keys = resources_of(mod, "tls_private_key")
+    identity = load_dir(RUN_IDENTITY)
+    keys = resources_of(identity, "tls_private_key")
     assert {"client", "host"} <= set(keys)
     for body in keys.values():
         assert body["algorithm"] == "ED25519"
-    client = resources_of(mod, "local_sensitive_file")["client_key"]
+    assert expr(keys["host"]["count"]) == "local.node_count"
+    client = resources_of(identity, "local_sensitive_file")["client_key"]
     assert client["filename"] == "${var.run_dir}/ssh/id_ed25519"
     assert client["file_permission"] == "0600"
-    known_hosts = resources_of(mod, "local_file")["known_hosts"]
-    assert known_hosts["filename"] == "${var.run_dir}/ssh/known_hosts"
-    assert "tls_private_key.host" in str(known_hosts["content"])
+    ssh_files = named(identity, "output")["ssh_files"]["value"]
+    assert expr(ssh_files["private_key_path"]) == "local_sensitive_file.client_key.filename"
+    assert ssh_files["known_hosts_path"] == "${var.run_dir}/ssh/known_hosts"
+    # node-common writes known_hosts where run-identity says, with each node's host key.
+    known_hosts = resources_of(load_dir(NODE_COMMON), "local_file")["known_hosts"]
+    assert expr(known_hosts["filename"]) == "var.inventory.ssh_files.known_hosts_path"
+    assert "var.ssh_keys.hosts[i].public_key_openssh" in str(known_hosts["content"])
+    assert "a.address" in str(known_hosts["content"]) and "a.data_path_address" in str(known_hosts["content"])
+    assert expr(node_common_call(name)["inventory"]["ssh_files"]) == "module.run_identity.ssh_files"
     ssh = inventory_value(name)["ssh"]
     assert expr(ssh["private_key_path"]) == "local_sensitive_file.client_key.filename"
     assert expr(ssh["known_hosts_path"]) == "local_file.known_hosts.filename"
+    assert not resources_of(mod, "tls_private_key"), f"terraform/{name}: SSH keys belong to run-identity"
     # cloud-init (node-common) installs the host key the module generated for node i.
     user_data = str(local_values(load_dir(NODE_COMMON))["user_data"])
     assert "ssh_keys" in user_data and "ed25519_private" in user_data
     assert "var.ssh_keys.hosts[i].private_key_openssh" in user_data
-    ssh_keys = node_common_call(name)["ssh_keys"]
+    assert expr(node_common_call(name)["ssh_keys"]) == "module.run_identity.ssh_keys"
+    ssh_keys = named(identity, "output")["ssh_keys"]["value"]
     assert expr(ssh_keys["hosts"]) == "tls_private_key.host"
     assert expr(ssh_keys["client"]) == "tls_private_key.client"
     assert "module.node_common.user_data[count.index]" in str(resources(mod)), (

@@ -81,14 +81,16 @@ def satisfies(version: str, constraint: str) -> bool:
 
 
 def required_providers(module_dir: Path) -> dict[str, str]:
-    """source -> version constraint, from the module's versions.tf."""
+    """source -> version constraint, from the versions.tf of the module and of the shared
+    local modules it calls (init installs theirs too)."""
     options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
-    data = hcl2.loads((module_dir / "versions.tf").read_text(), serialization_options=options)
     found: dict[str, str] = {}
-    for block in data.get("terraform", []):
-        for item in block.get("required_providers", []):
-            for spec in item.values():
-                found[spec["source"]] = spec["version"]
+    for versions in [module_dir / "versions.tf", *sorted((TF_DIR / "modules").glob("*/versions.tf"))]:
+        data = hcl2.loads(versions.read_text(), serialization_options=options)
+        for block in data.get("terraform", []):
+            for item in block.get("required_providers", []):
+                for spec in item.values():
+                    found[spec["source"]] = spec["version"]
     return found
 
 

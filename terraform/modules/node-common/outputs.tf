@@ -12,7 +12,7 @@ output "inventory" {
     ssh = {
       user             = "root"
       private_key_path = var.inventory.ssh_files.private_key_path
-      known_hosts_path = var.inventory.ssh_files.known_hosts_path
+      known_hosts_path = local_file.known_hosts.filename
       port             = 22
     }
     nodes = [

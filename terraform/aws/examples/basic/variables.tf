@@ -1,23 +1,5 @@
-variable "run_id" {
-  type        = string
-  description = "Run id: tags every resource and prefixes every name (lowercase letters, digits, '-')."
-}
-
-variable "owner" {
-  type        = string
-  description = "Who pays for and cleans up these hosts."
-}
-
-variable "run_dir" {
-  type        = string
-  description = "Absolute path of the directory that receives ssh/id_ed25519 and ssh/known_hosts."
-}
-
-variable "docker_version" {
-  type        = string
-  description = "Docker Engine version to install on every node."
-  default     = "27.5.1"
-}
+# run_id, owner, run_dir and docker_version are declared in run_variables.tf, a link to
+# ../../../shared/example_variables.tf shared by every cloud module's example.
 
 variable "ssh_allowed_cidr" {
   type        = string
@@ -29,4 +11,3 @@ variable "region" {
   description = "AWS region."
   default     = "eu-central-1"
 }
-

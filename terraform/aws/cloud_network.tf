@@ -1,0 +1,1 @@
+../shared/cloud_network.tf

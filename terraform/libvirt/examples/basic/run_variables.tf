@@ -1,0 +1,1 @@
+../../../shared/example_variables.tf
