@@ -322,7 +322,7 @@ def add_commands(sub: Any) -> None:
         "-m",
         "--markers",
         default=DEFAULT_MARKERS,
-        help="pytest marker expression (default: not disruptive and not upgrade)",
+        help=f"pytest marker expression (default: {DEFAULT_MARKERS})",
     )
     rn.add_argument("-k", default=None, help="pytest -k expression")
     rn.add_argument(

@@ -67,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(*capabilities): capabilities the check needs (doctor names)")
     config.addinivalue_line("markers", "disruptive: injects faults; run serially after the others")
     config.addinivalue_line("markers", "upgrade: changes engine versions; not in the default selection")
+    config.addinivalue_line("markers", "perf: data-path performance (loads the CPU); not in the default selection")
     if not hasattr(config, "workerinput"):
         suite_progress.register(config.pluginmanager, check_id)
 
@@ -99,14 +100,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("harness_pair", pairs, ids=[f"{a}->{b}" for a, b in pairs], scope="session")
 
 
-OPT_IN_MARKERS = ("upgrade", "disruptive")
+OPT_IN_MARKERS = ("upgrade", "disruptive", "perf")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check every ``needs`` name; keep opt-in checks out unless ``-m`` asks for them.
 
-    The upgrade and fault checks change engines or cut nodes off: a plain
-    ``pytest suites`` must not run them behind the user's back.
+    The upgrade and fault checks change engines or cut nodes off, the perf checks load
+    every node's CPU: a plain ``pytest suites`` must not run them behind the user's back.
     """
     for item in items:
         unknown = [n for n in _needs(item) if n not in KNOWN_CAPABILITIES]

@@ -24,7 +24,7 @@ from harness.swarm.networks import NetworkSpec, ensure_networks
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MARKERS = "not disruptive and not upgrade"
+DEFAULT_MARKERS = "not disruptive and not upgrade and not perf"
 # The checks wait on the cluster (task starts, gossip, timeouts), not on this machine's
 # CPU, so the worker count is not tied to local cores. Measured on a 2-core machine:
 # the default suites took 481 s with 2 workers and 404 s with 4 (under other load).

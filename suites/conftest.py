@@ -16,6 +16,15 @@ from harness.swarm.networks import NetworkSpec
 from suites.context import NetworkMeasure, OverlayContext, SuiteReports
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("swarm-harness").addoption(
+        "--harness-perf-tolerance",
+        type=float,
+        default=10.0,
+        help="perf: an overlay figure below (100 - this)%% of the underlay's fails with --harness-strict",
+    )
+
+
 @pytest.fixture(scope="session")
 def probe_images(harness_cluster: Cluster) -> dict[str, str]:
     return ensure_probe_images(harness_cluster, probe_recipe())

@@ -99,7 +99,8 @@ MACHINE_PACKAGES = (
     "ca-certificates",
     "python3",
 )
-PROBE_PACKAGES = ("python3",)
+# iperf3: the perf suite's throughput and UDP loss (its JSON output is parsed by probe.perf).
+PROBE_PACKAGES = ("python3", "iperf3")
 
 # Bump when the post-processing below changes, so cached images are rebuilt.
 RECIPE_REVISION = 1

@@ -34,6 +34,7 @@ import http.client
 import http.server
 import itertools
 import json
+import math
 import os
 import select
 import signal
@@ -240,6 +241,22 @@ class HoldReply(_Reply):
     exchanges: int = 0
     error: str | None = None
     stopped_early: bool | _Omitted = OMITTED  # left out when the connect itself failed
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RrReply(_Reply):
+    """TCP request/response over one connection: one-byte lines echoed, back to back."""
+
+    op: str = "rr"
+    target: str = ""  # host:port
+    ok: bool = False
+    exchanges: int = 0
+    per_second: float = 0.0
+    p50_us: float = 0.0
+    p90_us: float = 0.0
+    p99_us: float = 0.0
+    error: str | None = None
     duration_s: float = 0.0
 
 
@@ -1232,6 +1249,59 @@ def run_hold(
     )
 
 
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100); 0.0 for an empty one."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100.0 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def run_rr(host: str, port: int, duration_s: float, timeout_s: float = 3.0) -> RrReply:
+    """Request/response rate and latency, netperf TCP_RR's way: one connection, one
+    transaction in flight, a 2-byte request echoed back, for ``duration_s``."""
+    target = f"{host}:{port}"
+    start = time.monotonic()
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout_s)
+    except Exception as exc:
+        return RrReply(target=target, error=f"connect: {error_text(exc)}", duration_s=_elapsed(start))
+    latencies: list[float] = []
+    failure: str | None = None
+    with sock, sock.makefile("rb") as reader:
+        sock.settimeout(timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            _read_line(reader)  # the greeting
+            begin = time.monotonic()
+            while time.monotonic() - begin < duration_s:
+                sent = time.perf_counter()
+                sock.sendall(b"r\n")
+                if _read_line(reader) != b"r\n":
+                    raise ValueError("echo mismatch")
+                latencies.append((time.perf_counter() - sent) * 1e6)
+        except Exception as exc:
+            failure = error_text(exc) if not isinstance(exc, ValueError) else str(exc)
+        elapsed = time.monotonic() - begin if latencies else 0.0
+    latencies.sort()
+    return RrReply(
+        target=target,
+        ok=failure is None and bool(latencies),
+        exchanges=len(latencies),
+        per_second=round(len(latencies) / elapsed, 1) if elapsed else 0.0,
+        p50_us=round(percentile(latencies, 50), 1),
+        p90_us=round(percentile(latencies, 90), 1),
+        p99_us=round(percentile(latencies, 99), 1),
+        error=failure,
+        duration_s=_elapsed(start),
+    )
+
+
+def cmd_rr(args: argparse.Namespace) -> int:
+    _emit(run_rr(args.host, args.port, args.duration_s, args.timeout_s).to_dict())
+    return 0
+
+
 def cmd_dns(args: argparse.Namespace) -> int:
     """`dns` entry."""
     _emit(probe_dns(args.name, args.timeout_s).to_dict())
@@ -1381,6 +1451,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-s", type=_positive, default=2.0)
     p.add_argument("--out", default=None, help="write the JSON here instead of stdout")
     p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("rr", help="TCP request/response rate and latency for --duration-s")
+    p.add_argument("host")
+    p.add_argument("port", type=_port)
+    p.add_argument("--duration-s", type=_positive, required=True)
+    p.add_argument("--timeout-s", type=_positive, default=3.0)
+    p.set_defaults(func=cmd_rr)
 
     p = sub.add_parser("hold", help="hold one TCP connection for --duration-s")
     p.add_argument("host")

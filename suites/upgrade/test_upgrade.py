@@ -22,7 +22,7 @@ from harness.probe.image import image_ref
 from harness.provision.local_lab import LocalLab, LocalSpec
 from harness.provision.providers import down, up
 from harness.rundir import RunDir
-from harness.runner import StageTimer, prepare_cluster
+from harness.runner import DEFAULT_MARKERS, StageTimer, prepare_cluster
 from harness.swarm.bootstrap import SwarmSettings
 from harness.swarm.inventory_snapshot import diff, snapshot
 from harness.swarm.networks import DEFAULT_NETWORKS
@@ -78,7 +78,7 @@ def test_rolling_upgrade_bookworm_to_trixie(tmp_path: Path, pytestconfig: pytest
                 "pytest",
                 "suites",
                 "-m",
-                "not disruptive and not upgrade",
+                DEFAULT_MARKERS,
                 f"--harness-inventory={RunDir(run_dir).inventory}",
                 "-p",
                 "no:cacheprovider",

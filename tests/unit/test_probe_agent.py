@@ -792,3 +792,29 @@ def test_swarm_healthcheck_command_follows_the_agents_health(server: Server) -> 
         server.unhealthy_file.unlink()
     assert _exit(server.http_port) == 0
     assert _exit(_free_ports()[0]) != 0
+
+
+# --------------------------------------------------------------------------------------------------
+# rr (request/response rate and latency)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_rr_measures_rate_and_ordered_percentiles(server: Server) -> None:
+    code, doc = run_agent("rr", "127.0.0.1", str(server.tcp_port), "--duration-s", "0.3")
+    assert code == 0 and doc["ok"], doc
+    assert doc["exchanges"] > 10 and doc["per_second"] > 0
+    assert 0 < doc["p50_us"] <= doc["p90_us"] <= doc["p99_us"], doc
+
+
+def test_rr_to_a_closed_port_says_refused(server: Server) -> None:
+    closed = _free_ports()[0]
+    code, doc = run_agent("rr", "127.0.0.1", str(closed), "--duration-s", "0.3")
+    assert code == 0 and not doc["ok"] and doc["exchanges"] == 0
+    assert doc["error"].startswith("connect: ECONNREFUSED"), doc
+
+
+def test_percentile_is_nearest_rank(agent_module: types.ModuleType) -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert [agent_module.percentile(values, q) for q in (50, 90, 99, 100)] == [50.0, 90.0, 99.0, 100.0]
+    assert agent_module.percentile([], 50) == 0.0
+    assert agent_module.percentile([7.0], 99) == 7.0
