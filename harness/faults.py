@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from harness.cluster import Cluster
+from harness.errors import HarnessError
 from harness.inventory.schema import Node
 from harness.swarm.bootstrap import swarm_address
 
@@ -81,3 +82,36 @@ def stopped_engine(cluster: Cluster, node: str) -> Iterator[None]:
             hint=f"start dockerd on {node} by hand: systemctl start docker"
         )
         log.info("fault: dockerd started again on %s", node)
+
+
+@contextmanager
+def slowed_task(cluster: Cluster, node: str, container_id: str, address: str, rate: str = "20mbit") -> Iterator[None]:
+    """Cap what a container sends from the interface holding ``address`` (a task's overlay
+    address) with a token bucket (tbf: the lab kernel has no netem); removed on exit.
+
+    Entered from the node (``nsenter`` into the container's network namespace), since a
+    swarm task has no NET_ADMIN of its own.
+    """
+    pid = cluster.run(node, f"docker inspect -f '{{{{.State.Pid}}}}' {container_id}", timeout_s=30).check()
+    netns = f"nsenter -t {pid.stdout.strip()} -n"
+    dev = cluster.run(
+        node, f"{netns} ip -o -4 addr show | awk '$4 ~ /^{address}\\// {{print $2}}'", timeout_s=30
+    ).check()
+    device = dev.stdout.strip().split("@")[0]
+    if not device:
+        raise HarnessError(
+            f"no interface with {address} in container {container_id[:12]} on {node}",
+            f"run 'docker inspect {container_id[:12]}' on {node}: is it attached to the network?",
+        )
+    cluster.run(node, f"{netns} tc qdisc add dev {device} root tbf rate {rate} burst 32kbit latency 400ms").check()
+    log.info("fault on %s: %s of %s capped at %s", node, device, container_id[:12], rate)
+    try:
+        yield
+    finally:
+        # A container that is gone took its namespace and the qdisc with it.
+        running = cluster.run(node, f"docker inspect -f '{{{{.State.Running}}}}' {container_id}", timeout_s=30)
+        if running.ok and running.stdout.strip() == "true":
+            cluster.run(node, f"{netns} tc qdisc del dev {device} root", timeout_s=30).check(
+                hint=f"remove the tbf qdisc of {device} in container {container_id[:12]} on {node} by hand"
+            )
+        log.info("fault on %s removed", node)

@@ -23,6 +23,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=10.0,
         help="perf: an overlay figure below (100 - this)%% of the underlay's fails with --harness-strict",
     )
+    parser.getgroup("swarm-harness").addoption(
+        "--harness-perf-seconds", type=int, default=2, help="perf: seconds of each test per pair and path"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -188,7 +188,7 @@ def start_underlay_endpoints(cluster: Cluster, name: str, labels: dict[str, str]
             f"docker run -d --name {shlex.quote(name)} {label_flags(labels)} --network host {image_ref('v1')} {agent}",
             timeout_s=60,
         ).check(hint=f"run 'docker logs {name}' on {node}")
-        address = swarm_address(next(n for n in cluster.nodes if n.name == node))
+        address = swarm_address(cluster.inventory.node(node))
         return Endpoint(node, res.stdout.strip(), address, UNDERLAY_IPERF_PORT, UNDERLAY_ECHO_PORT)
 
     return raise_first(run_parallel([cluster.host(n.name) for n in cluster.nodes], lambda h: _start(h.name)))
@@ -231,8 +231,7 @@ def start_iperf_servers(cluster: Cluster, endpoints: Mapping[str, Endpoint], tim
     eventually(_listening, timeout_s, "iperf3 servers to listen", interval_s=0.5)
 
 
-def iperf3(cluster: Cluster, src: Endpoint, dst: Endpoint, extra: str) -> Iperf3Result:
-    seconds = SECONDS_PER_TEST
+def iperf3(cluster: Cluster, src: Endpoint, dst: Endpoint, extra: str, seconds: int = SECONDS_PER_TEST) -> Iperf3Result:
     cmd = (
         f"iperf3 -c {shlex.quote(dst.address)} -p {dst.iperf_port} -J -t {seconds} "
         f"--connect-timeout {CONNECT_TIMEOUT_MS} {extra}"
@@ -244,8 +243,10 @@ def iperf3(cluster: Cluster, src: Endpoint, dst: Endpoint, extra: str) -> Iperf3
         return Iperf3Result(error=f"iperf3 printed no JSON: {out.strip()[-200:]}")
 
 
-def measure_path(cluster: Cluster, path: str, src: Endpoint, dst: Endpoint) -> PathFigures:
-    """The four tests of one pair on one path, one after another."""
+def measure_path(
+    cluster: Cluster, path: str, src: Endpoint, dst: Endpoint, seconds: int = SECONDS_PER_TEST
+) -> PathFigures:
+    """The four tests of one pair on one path, one after another, ``seconds`` each."""
     errors: list[str] = []
 
     def _ok(name: str, result: Iperf3Result) -> Iperf3Result:
@@ -253,14 +254,14 @@ def measure_path(cluster: Cluster, path: str, src: Endpoint, dst: Endpoint) -> P
             errors.append(f"{name}: {result.error}")
         return result
 
-    tcp = _ok("tcp", iperf3(cluster, src, dst, ""))
-    streams = _ok(f"tcp x{STREAMS}", iperf3(cluster, src, dst, f"-P {STREAMS}"))
-    udp = _ok("udp", iperf3(cluster, src, dst, f"-u -b {UDP_RATE}"))
+    tcp = _ok("tcp", iperf3(cluster, src, dst, "", seconds))
+    streams = _ok(f"tcp x{STREAMS}", iperf3(cluster, src, dst, f"-P {STREAMS}", seconds))
+    udp = _ok("udp", iperf3(cluster, src, dst, f"-u -b {UDP_RATE}", seconds))
     rr_out = _exec(
         cluster,
         src,
-        f"python3 /agent.py rr {shlex.quote(dst.address)} {dst.echo_port} --duration-s {SECONDS_PER_TEST}",
-        timeout_s=SECONDS_PER_TEST + 30,
+        f"python3 /agent.py rr {shlex.quote(dst.address)} {dst.echo_port} --duration-s {seconds}",
+        timeout_s=seconds + 30,
     )
     try:
         rr = json.loads(rr_out)
@@ -286,19 +287,25 @@ def measure_path(cluster: Cluster, path: str, src: Endpoint, dst: Endpoint) -> P
 
 
 def measure_pairs(
-    cluster: Cluster, path: str, endpoints: Mapping[str, Endpoint], pairs: list[PairId]
+    cluster: Cluster,
+    path: str,
+    endpoints: Mapping[str, Endpoint],
+    pairs: list[PairId],
+    stop_when_silent: bool = False,
+    seconds: int = SECONDS_PER_TEST,
 ) -> list[PathFigures]:
-    """Each pair in turn. A path on which the first pair carried nothing at all (every
-    test failed) is not measured further: each of its pairs would wait out the same
-    timeouts (an encrypted overlay without ESP: about 12 s a pair), and the check fails
-    on the first one's observations either way."""
+    """Each pair in turn. With ``stop_when_silent`` (the doctor found a capability the
+    path needs missing), a first pair that carried nothing at all ends the measurement:
+    every pair would wait out the same timeouts (an encrypted overlay without ESP: about
+    12 s a pair) to show the same known cause. Otherwise every pair is measured, so a
+    broken pair never hides how the others fare."""
     start_iperf_servers(cluster, endpoints)
     out = []
     for pair in pairs:
-        figures = measure_path(cluster, path, endpoints[pair.src], endpoints[pair.dst])
+        figures = measure_path(cluster, path, endpoints[pair.src], endpoints[pair.dst], seconds)
         log.info("perf %s on %s: %s", pair, path, figures)
         out.append(figures)
-        if len(out) == 1 and len(figures.errors) == TESTS_PER_PATH:
+        if stop_when_silent and len(out) == 1 and len(figures.errors) == TESTS_PER_PATH:
             break
     return out
 

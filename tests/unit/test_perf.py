@@ -90,11 +90,11 @@ def test_figures_round_trip_through_the_saved_json() -> None:
     assert perf.from_dicts(json.loads(json.dumps(perf.to_dicts(figures)))) == figures
 
 
-def test_a_path_whose_first_pair_carries_nothing_is_not_measured_further(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_silent_first_pair_ends_the_path_only_when_the_cause_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(perf, "start_iperf_servers", lambda cluster, endpoints: None)
 
-    def fake_path(cluster: object, path: str, src: Endpoint, dst: Endpoint) -> PathFigures:
+    def fake_path(cluster: object, path: str, src: Endpoint, dst: Endpoint, seconds: int) -> PathFigures:
         calls.append(f"{src.node}->{dst.node}")
         errors = tuple(f"{t}: Connection timed out" for t in ("tcp", "tcp x4", "udp", "rr"))
         return PathFigures(src.node, dst.node, path, errors=errors if path == "encrypted" else ())
@@ -102,7 +102,10 @@ def test_a_path_whose_first_pair_carries_nothing_is_not_measured_further(monkeyp
     monkeypatch.setattr(perf, "measure_path", fake_path)
     eps = {n: Endpoint(n, f"c-{n}", f"10.0.0.{i}", 5201, 9091) for i, n in enumerate(("node1", "node2", "node3"))}
     pairs = sample_pairs(list(eps))
-    assert len(perf.measure_pairs(object(), "plain", eps, pairs)) == 6  # type: ignore[arg-type]
+    assert len(perf.measure_pairs(object(), "plain", eps, pairs, stop_when_silent=True)) == 6  # type: ignore[arg-type]
     calls.clear()
-    assert len(perf.measure_pairs(object(), "encrypted", eps, pairs)) == 1  # type: ignore[arg-type]
+    # Without a known cause, every pair is measured: one broken pair must not hide the rest.
+    assert len(perf.measure_pairs(object(), "encrypted", eps, pairs)) == 6  # type: ignore[arg-type]
+    calls.clear()
+    assert len(perf.measure_pairs(object(), "encrypted", eps, pairs, stop_when_silent=True)) == 1  # type: ignore[arg-type]
     assert calls == [str(PairId("node1", "node2"))]
