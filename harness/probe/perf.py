@@ -183,6 +183,8 @@ def start_underlay_endpoints(cluster: Cluster, name: str, labels: dict[str, str]
     agent += f"--tcp-port {UNDERLAY_ECHO_PORT}"
 
     def _start(node: str) -> Endpoint:
+        # One left by an interrupted session would hold the name (and the ports).
+        cluster.run(node, f"docker rm -f {shlex.quote(name)} >/dev/null 2>&1 || true", timeout_s=60)
         res = cluster.run(
             node,
             f"docker run -d --name {shlex.quote(name)} {label_flags(labels)} --network host {image_ref('v1')} {agent}",
@@ -210,7 +212,8 @@ def _exec(cluster: Cluster, ep: Endpoint, command: str, timeout_s: float) -> str
 
 
 def start_iperf_servers(cluster: Cluster, endpoints: Mapping[str, Endpoint], timeout_s: float = 30.0) -> None:
-    """An iperf3 server in each endpoint's container, and wait until each one listens.
+    """An iperf3 server in each endpoint's container, and wait until it and the agent's
+    echo server listen.
 
     ``docker exec -d`` returns before iperf3 has bound its port; a client dialling then is
     refused and would be reported as a broken path. A second start in the same container
@@ -222,13 +225,15 @@ def start_iperf_servers(cluster: Cluster, endpoints: Mapping[str, Endpoint], tim
     def _listening() -> None:
         waiting = []
         for ep in endpoints.values():
-            probe = f"sh -c \"grep -q ':{ep.iperf_port:04X} 00000000:0000 0A' /proc/net/tcp\""
-            if not cluster.host(ep.node).run(f"docker exec {ep.container_id} {probe}", timeout_s=30).ok:
-                waiting.append(ep.node)
+            for port in (ep.iperf_port, ep.echo_port):
+                # LISTEN (state 0A) on the port, IPv4 or dual-stack IPv6 (iperf3's default).
+                probe = f"grep -qsE ':{port:04X} [0-9A-F]+:0000 0A' /proc/net/tcp /proc/net/tcp6"
+                if not cluster.host(ep.node).run(f"docker exec {ep.container_id} {probe}", timeout_s=30).ok:
+                    waiting.append(f"{ep.node} port {port}")
         if waiting:
-            raise NotYet(f"iperf3 not listening yet on {', '.join(waiting)}")
+            raise NotYet(f"not listening yet: {', '.join(waiting)}")
 
-    eventually(_listening, timeout_s, "iperf3 servers to listen", interval_s=0.5)
+    eventually(_listening, timeout_s, "the iperf3 and echo servers to listen", interval_s=0.5)
 
 
 def iperf3(cluster: Cluster, src: Endpoint, dst: Endpoint, extra: str, seconds: int = SECONDS_PER_TEST) -> Iperf3Result:
