@@ -27,27 +27,19 @@ log = logging.getLogger(__name__)
 REPLICAS = 3
 
 
-def _backends(cluster: Cluster, svc: str) -> set[str]:
-    """Container hostnames (short ids) of the service's running tasks."""
-    tasks = cluster.manager_docker().services.get(svc).tasks(filters={"desired-state": "running"})
-    return {
-        t["Status"]["ContainerStatus"]["ContainerID"][:12] for t in tasks if t["Status"]["State"] == "running"
-    }
-
-
-def _service(cluster: Cluster, net: str, labels: dict[str, str], mode: str) -> str:
+def _service(cluster: Cluster, net: str, labels: dict[str, str], mode: str) -> tuple[str, set[str]]:
+    """A replicated probe service and its backends (container hostnames, short ids), once
+    every backend answers: the spread is counted only over replicas that can answer."""
     name = f"lb-{mode}-{secrets.token_hex(3)}"
     create_probe_service(cluster, name, net, labels, image_ref("v1"), replicas=REPLICAS, endpoint_mode=mode)
-    wait_serving(cluster, name, REPLICAS)  # every backend answers before the spread is counted
-    return name
+    return name, {t.container_id[:12] for t in wait_serving(cluster, name, REPLICAS)}
 
 
 @pytest.mark.needs("ipvs")
 def test_vip_spreads_over_every_replica(plain_overlay: OverlayContext) -> None:
     ctx = plain_overlay
     harness_cluster, net, probes, harness_labels = ctx.cluster, ctx.network, ctx.probes, ctx.labels
-    svc = _service(harness_cluster, net, harness_labels, "vip")
-    backends = _backends(harness_cluster, svc)
+    svc, backends = _service(harness_cluster, net, harness_labels, "vip")
     failures = {}
     symptoms = []
     for node, task in sorted(probes.tasks.items()):
@@ -64,8 +56,7 @@ def test_dnsrr_clients_spread_over_every_replica(plain_overlay: OverlayContext) 
     """Each client connection resolves the name anew; together they reach every replica."""
     ctx = plain_overlay
     harness_cluster, net, probes, harness_labels = ctx.cluster, ctx.network, ctx.probes, ctx.labels
-    svc = _service(harness_cluster, net, harness_labels, "dnsrr")
-    backends = _backends(harness_cluster, svc)
+    svc, backends = _service(harness_cluster, net, harness_labels, "dnsrr")
     merged: dict[str, int] = {}
     errors: dict[str, int] = {}
     for task in probes.tasks.values():
