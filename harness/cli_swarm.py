@@ -121,7 +121,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.provision.providers import down, up
     from harness.provision.terraform_target import TerraformTarget, parse_vars
     from harness.run_verdict import run_verdict
-    from harness.rundir import JUNIT, JUNIT_DISRUPTIVE, LOG_SCAN_FAULTS, RunDir, RunRecord, default_run_dir
+    from harness.rundir import (
+        JUNIT,
+        JUNIT_DISRUPTIVE,
+        JUNIT_PERF,
+        LOG_SCAN_FAULTS,
+        RunDir,
+        RunRecord,
+        default_run_dir,
+    )
     from harness.runner import (
         StageTimer,
         junit_counts,
@@ -188,6 +196,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         record.pytest_exit_code = exit_code
         record.junit = junit_counts(rd.junit(JUNIT))
+        if args.perf and args.markers == DEFAULT_MARKERS:
+            # Alone and serially: it loads every node's CPU, which would slow the other
+            # checks and let them halve its figures.
+            perf_rc = timer.run(
+                "perf suite", run_suites, inv_path, run_dir, args.suites, "perf and not upgrade", args.strict,
+                extra, "0", JUNIT_PERF,
+            )  # fmt: skip
+            record.perf_exit_code = perf_rc
+            record.junit_perf = junit_counts(rd.junit(JUNIT_PERF))
+            exit_code = exit_code or perf_rc
         faults_from: int | None = None
         if args.disruptive and args.markers == DEFAULT_MARKERS:
             faults_from = int(time.time())
@@ -212,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if faults_from is not None:
             record.dockerd_log_scan_faults = scan_logs(inv, run_dir, faults_from, None, LOG_SCAN_FAULTS)
         verdict = run_verdict(
-            [rd.junit(JUNIT), rd.junit(JUNIT_DISRUPTIVE)],
+            [rd.junit(JUNIT), rd.junit(JUNIT_PERF), rd.junit(JUNIT_DISRUPTIVE)],
             saved_doctor(run_dir),
             record.dockerd_log_scan["unexpected"],
             args.strict,
@@ -332,6 +350,11 @@ def add_commands(sub: Any) -> None:
     )
     rn.add_argument("--strict", action="store_true", help="unmet capabilities fail their checks")
     rn.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
+    rn.add_argument(
+        "--perf",
+        action="store_true",
+        help="also run the perf suite (throughput, latency, UDP loss per node pair), alone, after the others",
+    )
     rn.add_argument(
         "--no-disruptive",
         dest="disruptive",

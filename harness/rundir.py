@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 ADHOC_RUN_ID = "adhoc"
 JUNIT = "junit.xml"
 JUNIT_DISRUPTIVE = "junit-disruptive.xml"
-JUNIT_FILES = (JUNIT, JUNIT_DISRUPTIVE)
+JUNIT_PERF = "junit-perf.xml"
+JUNIT_FILES = (JUNIT, JUNIT_PERF, JUNIT_DISRUPTIVE)
 LOG_SCAN = "dockerd-log-scan.json"
 LOG_SCAN_FAULTS = "dockerd-log-scan-faults.json"
 
@@ -81,6 +82,8 @@ class RunRecord:
     summary: dict[str, Any] | None = None  # bootstrap actions, probe images, unmet needs
     pytest_exit_code: int | None = None
     junit: dict[str, int] | None = None
+    perf_exit_code: int | None = None
+    junit_perf: dict[str, int] | None = None
     disruptive_exit_code: int | None = None
     junit_disruptive: dict[str, int] | None = None
     fault_timings: dict[str, dict[str, str]] | None = None
