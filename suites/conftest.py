@@ -10,6 +10,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.lab.images import probe_recipe
 from harness.probe.image import ensure_probe_images
+from harness.probe.perf import DEFAULT_TOLERANCE_PCT, SECONDS_PER_TEST
 from harness.probe.service import ProbeDeployment, deploy_global_probe, remove_service, wait_global_probe
 from harness.rundir import RunDir
 from harness.swarm.networks import NetworkSpec
@@ -20,11 +21,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("swarm-harness").addoption(
         "--harness-perf-tolerance",
         type=float,
-        default=10.0,
+        default=DEFAULT_TOLERANCE_PCT,
         help="perf: an overlay figure below (100 - this)%% of the underlay's fails with --harness-strict",
     )
     parser.getgroup("swarm-harness").addoption(
-        "--harness-perf-seconds", type=int, default=2, help="perf: seconds of each test per pair and path"
+        "--harness-perf-seconds",
+        type=int,
+        default=SECONDS_PER_TEST,
+        help="perf: seconds of each test per pair and path",
     )
 
 

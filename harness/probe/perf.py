@@ -48,9 +48,9 @@ TESTS_PER_PATH = 4  # tcp, tcp x STREAMS, udp, rr
 UDP_RATE = "100M"  # bits/s offered; the loss at this rate is reported
 CONNECT_TIMEOUT_MS = 3000  # a path that carries nothing fails in 3 s, not at iperf3's default
 ALL_PAIRS_UP_TO = 4  # nodes; a larger cluster is sampled (see sample_pairs)
-# The physical reference of the overlay/underlay throughput ratio: VXLAN carries 1450 of
-# every 1500 bytes. A CPU-bound path (a lab on one machine) lands well below it, since
-# every overlay packet costs an encapsulation on each side.
+# The physical reference of the overlay/underlay throughput ratio on a link-bound path:
+# VXLAN carries 1450 of every 1500 bytes. A CPU-bound path also pays the encapsulation
+# on each side, per packet.
 VXLAN_PAYLOAD_RATIO = 1450 / 1500
 DEFAULT_TOLERANCE_PCT = 10.0
 UNDERLAY = "underlay"
