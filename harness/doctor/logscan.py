@@ -29,6 +29,9 @@ class AllowEntry:
     reason: str
     engines: tuple[str, ...]  # Engine version prefixes the message is known and harmless on
     capability: str | None = None
+    # How many such lines one node may log in one scan; beyond that they are unexpected
+    # (a message harmless once can mean a fault when it repeats). None: no limit.
+    max_per_node: int | None = None
 
     def matches(self, line: str) -> bool:
         return re.search(self.pattern, line) is not None
@@ -77,10 +80,11 @@ def classify(
         if not _SEVERE.search(line):
             continue
         entry = next((e for e in usable if e.matches(line)), None)
-        if entry is None:
+        seen = allowed.get(entry.pattern, 0) if entry is not None else 0
+        if entry is None or (entry.max_per_node is not None and seen >= entry.max_per_node):
             unexpected.append(line)
         else:
-            allowed[entry.pattern] = allowed.get(entry.pattern, 0) + 1
+            allowed[entry.pattern] = seen + 1
     return unexpected, allowed
 
 

@@ -71,9 +71,17 @@ def test_dnsrr_clients_spread_over_every_replica(plain_overlay: OverlayContext) 
     assert not problems, f"DNS round robin of {svc}: {problems}"
 
 
+# Published ports stay in the cloud modules' published_port_range (30000-30099), each mode
+# in a half of its own: the ingress and the host-mode check run at once on different
+# workers, and one random port for both collided in a soak run ("port '30012' is already
+# in use by service 'pub-ingress-...' as an ingress port"), failing the host-mode check.
+PORT_RANGES = {"ingress": (30000, 45), "host": (30045, 45)}
+
+
 def _published(cluster: Cluster, labels: dict[str, str], mode: str, replicas: int) -> tuple[str, int]:
     name = f"pub-{mode}-{secrets.token_hex(3)}"
-    port = 30000 + secrets.randbelow(90)
+    first, count = PORT_RANGES[mode]
+    port = first + secrets.randbelow(count)
     cluster.manager_docker().services.create(
         image_ref("v1"),
         name=name,

@@ -58,3 +58,12 @@ def test_redaction_of_tokens_and_keys() -> None:
     out = redact(text)
     assert "SWMTKN-<redacted>" in out and "3pu6hszjas19" not in out
     assert "0x<redacted> 128" in out and "0102030405" not in out
+
+
+def test_an_entry_with_a_quota_allows_that_many_lines_per_node_and_reports_the_rest() -> None:
+    from harness.doctor.logscan import AllowEntry
+
+    entry = AllowEntry("Bulk sync to node [0-9a-f]+ timed out", "harmless once", ("20.10",), max_per_node=1)
+    line = 'level=error msg="Bulk sync to node 52f28001dc02 timed out"'
+    assert classify([line], [entry], set(), "20.10.24") == ([], {entry.pattern: 1})
+    assert classify([line, line, line], [entry], set(), "20.10.24") == ([line, line], {entry.pattern: 1})
