@@ -234,6 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             saved_doctor(run_dir),
             record.dockerd_log_scan["unexpected"],
             args.strict,
+            record.dockerd_log_scan.get("findings"),
         )
         record.verdict = verdict.to_dict()
         # The verdict decides, except where pytest itself broke (usage error, interrupted).

@@ -148,7 +148,12 @@ def doctor_findings(doctor: DoctorReport | None) -> list[str]:
 
 
 def run_verdict(
-    junit_files: list[Path], doctor: DoctorReport | None, unexpected_log_lines: int, strict: bool
+    junit_files: list[Path],
+    doctor: DoctorReport | None,
+    unexpected_log_lines: int,
+    strict: bool,
+    log_findings: list[str] | None = None,
 ) -> RunVerdict:
+    """``log_findings``: what the log scan could not do (a node's journal unreadable)."""
     checks = [c for path in junit_files for c in junit_outcomes(path)]
-    return RunVerdict(checks, doctor_findings(doctor), unexpected_log_lines, strict)
+    return RunVerdict(checks, doctor_findings(doctor) + list(log_findings or []), unexpected_log_lines, strict)

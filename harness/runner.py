@@ -167,7 +167,11 @@ def scan_logs(
         cluster.close()
     rd.write_report(name, result.to_dict())
     print(result.summary(), flush=True)
-    return {"clean": result.clean, "unexpected": sum(len(v) for v in result.unexpected.values())}
+    return {
+        "clean": result.clean,
+        "unexpected": sum(len(v) for v in result.unexpected.values()),
+        "findings": result.findings(),
+    }
 
 
 def junit_properties(path: Path) -> dict[str, dict[str, str]]:

@@ -20,6 +20,7 @@ from harness.cluster import Cluster
 from harness.doctor.report import DoctorReport
 
 ALLOWLIST_PATH = Path(__file__).with_name("dockerd_allowlist.json")
+NO_LINES = "the journal holds no line of dockerd"
 _SEVERE = re.compile(r"level=(error|fatal)|\bpanic[:(]|^panic", re.IGNORECASE)
 
 
@@ -45,10 +46,13 @@ class AllowEntry:
 class LogScan:
     unexpected: dict[str, list[str]] = field(default_factory=dict)
     allowed: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Nodes whose dockerd journal holds nothing at all (journald not running): nothing
+    # was scanned there, which must not read as a clean scan.
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return not any(self.unexpected.values())
+        return not any(self.unexpected.values()) and not self.unreadable
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +64,19 @@ class LogScan:
         ]
         for node, found in sorted(self.unexpected.items()):
             lines += [f"  {node}: {ln[:300]}" for ln in found[:10]]
+        lines += [f"  {node}: not scanned: {why}" for node, why in sorted(self.unreadable.items())]
         return "\n".join(lines)
+
+    def findings(self) -> list[str]:
+        """The verdict's warnings for the nodes that could not be scanned, one line per reason."""
+        by_reason: dict[str, list[str]] = {}
+        for node, why in sorted(self.unreadable.items()):
+            by_reason.setdefault(why, []).append(node)
+        return [
+            f"dockerd journal unreadable on {', '.join(nodes)}: {why}; the log scan saw nothing there "
+            "(check systemd-journald on those nodes: 'systemctl status systemd-journald')"
+            for why, nodes in by_reason.items()
+        ]
 
 
 def load_allowlist(path: Path = ALLOWLIST_PATH) -> list[AllowEntry]:
@@ -101,7 +117,14 @@ def scan(
     journals = cluster.each(
         lambda n: cluster.run(n, f"journalctl -u docker --no-pager -o cat{window}", timeout_s=60).stdout
     )
+    # A running dockerd has logged its start at least: a journal without one line of it
+    # was never written (measured on trixie nspawn machines: systemd-journald exits with
+    # "Failed to acquire cgroup root path", and journalctl says "No journal files were found").
+    probes = cluster.each(lambda n: cluster.run(n, "journalctl -u docker --no-pager -o cat -n 1", timeout_s=60))
     result = LogScan()
+    for node, probe in sorted(probes.items()):
+        if not probe.stdout.strip():
+            result.unreadable[node] = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else NO_LINES
     for node, text in sorted(journals.items()):
         caps = doctor.capabilities.get(node, {}).values() if doctor else []
         absent = {c.name for c in caps if c.state == "absent"}

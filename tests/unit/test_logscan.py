@@ -67,3 +67,34 @@ def test_an_entry_with_a_quota_allows_that_many_lines_per_node_and_reports_the_r
     line = 'level=error msg="Bulk sync to node 52f28001dc02 timed out"'
     assert classify([line], [entry], set(), "20.10.24") == ([], {entry.pattern: 1})
     assert classify([line, line, line], [entry], set(), "20.10.24") == ([line, line], {entry.pattern: 1})
+
+
+class _Result:
+    def __init__(self, stdout: str, stderr: str = "") -> None:
+        self.stdout, self.stderr = stdout, stderr
+
+
+class _Cluster:
+    """Two nodes: node1's journal has dockerd's lines, node2's journald never wrote one."""
+
+    journals = {"node1": f"{INFO_LINE}\n{PVID_LINE}\n", "node2": ""}
+
+    def each(self, fn):  # type: ignore[no-untyped-def]
+        return {n: fn(n) for n in self.journals}
+
+    def run(self, node: str, command: str, timeout_s: float = 60) -> _Result:
+        text = self.journals[node]
+        if "-n 1" in command:
+            return _Result(text.splitlines()[-1] if text else "", "" if text else "No journal files were found.")
+        return _Result(text)
+
+
+def test_a_node_whose_journal_holds_nothing_is_not_a_clean_scan() -> None:
+    from harness.doctor.logscan import scan
+
+    result = scan(_Cluster(), None)  # type: ignore[arg-type]
+    assert result.unreadable == {"node2": "No journal files were found."}
+    assert not result.clean and result.unexpected["node2"] == []
+    (finding,) = result.findings()
+    assert finding.startswith("dockerd journal unreadable on node2: No journal files were found.")
+    assert "node2: not scanned: No journal files were found." in result.summary()
