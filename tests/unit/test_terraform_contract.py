@@ -199,8 +199,9 @@ def run_identity_call(name: str) -> dict[str, Any]:
     """The arguments terraform/<name> passes to modules/run-identity (in its run_identity.tf)."""
     calls = named(module(name), "module")
     assert "run_identity" in calls, f"terraform/{name} does not call modules/run-identity"
-    assert calls["run_identity"]["source"] == "../modules/run-identity"
-    return calls["run_identity"]
+    call: dict[str, Any] = calls["run_identity"]
+    assert call["source"] == "../modules/run-identity"
+    return call
 
 
 def _through_node_common(name: str, value: Any) -> Any:
