@@ -20,6 +20,7 @@ from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.inventory.schema import Node
 from harness.probe.agent import HttpReply, LoadReply
+from harness.probe.fdb import measure_problems
 from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
@@ -44,6 +45,10 @@ class WireCapture:
     other_vxlan: int
     requests_sent: int
     sa_peers: list[str]  # peers with an xfrm SA on the source node
+    requests_answered: int = 0
+    # When no request was answered: the overlay's VXLAN table problems on the two nodes
+    # (a missing neighbour or FDB entry sends nothing to capture), read right after.
+    path_problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +140,12 @@ def capture(
         text = cluster.run(src, f"cat {tag}.txt; rm -f {tag}.txt {tag}.err {tag}.pid").stdout
     mine, esp, other = parse_tcpdump(text, vni)
     xfrm = cluster.run(src, "ip xfrm state 2>/dev/null").stdout
+    answered = load.sent - load.failed
+    path: tuple[str, ...] = ()
+    if answered == 0 and mine == 0 and esp == 0:
+        path = tuple(
+            p.text() for p in measure_problems(cluster, probes) if p.node in (src, dst)
+        ) or (f"no table problem on {src} or {dst}; errors: {load.errors}",)
     sa_peers = sorted(set(re.findall(r"^src \S+ dst (\S+)", xfrm, re.MULTILINE)))
     return WireCapture(
         network=network,
@@ -148,6 +159,8 @@ def capture(
         other_vxlan=other,
         requests_sent=load.sent,
         sa_peers=sa_peers,
+        requests_answered=answered,
+        path_problems=path,
     )
 
 
@@ -172,6 +185,13 @@ def _wait_path(cluster: Cluster, probes: ProbeDeployment, src: str, url: str, ti
 
 
 def plain_problems(cap: WireCapture) -> list[str]:
+    if cap.vxlan_plaintext == 0 and cap.requests_answered == 0:
+        # Nothing crossed, so nothing could be seen: the path is what is broken.
+        return [
+            f"none of {cap.requests_sent} requests from {cap.src} reached {cap.dst} over the plain network "
+            f"{cap.network}, so the capture had nothing to see (the overlay path is broken, not the "
+            f"capture): {'; '.join(cap.path_problems)}; see the overlay matrix and the VXLAN tables check"
+        ]
     if cap.vxlan_plaintext == 0:
         return [
             f"the capture on {cap.src}:{cap.interface} saw no plaintext VXLAN for VNI {cap.vni} of the plain "

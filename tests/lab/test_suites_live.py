@@ -88,7 +88,7 @@ def test_capture_sanity_inverse_catches_a_broken_capture(
     shared_cluster: Cluster, probes: ProbeDeployment
 ) -> None:
     good = capture(shared_cluster, probes, "harness-plain", "node1", "node2", duration_s=5)
-    assert good.vxlan_plaintext > 0 and plain_problems(good) == []
+    assert good.vxlan_plaintext > 0 and plain_problems(good) == [], plain_problems(good)
     # Listening on the wrong data-path port sees nothing: the check must call itself broken.
     blind = capture(
         shared_cluster, probes, "harness-plain", "node1", "node2", data_path_port=4790, duration_s=5

@@ -174,7 +174,7 @@ def test_lb_no_backend_or_no_request_is_not_a_spread() -> None:
 # --- encryption on the wire ------------------------------------------------------------
 
 
-def _cap(network: str, plaintext: int, esp: int, sa_peers: list[str]) -> WireCapture:
+def _cap(network: str, plaintext: int, esp: int, sa_peers: list[str], answered: int = 120) -> WireCapture:
     return WireCapture(
         network=network,
         vni=4097,
@@ -187,6 +187,8 @@ def _cap(network: str, plaintext: int, esp: int, sa_peers: list[str]) -> WireCap
         other_vxlan=0,
         requests_sent=120,
         sa_peers=sa_peers,
+        requests_answered=answered,
+        path_problems=() if answered else ("node1, network harness-plain: missing neighbour: node2's task",),
     )
 
 
@@ -199,6 +201,15 @@ def test_wire_a_capture_that_saw_nothing_on_the_plain_network_is_itself_broken()
     assert len(problems) == 1
     assert "the capture on node1:eth0 saw no plaintext VXLAN for VNI 4097" in problems[0]
     assert "the capture itself is broken" in problems[0]
+
+
+def test_wire_a_path_that_answered_nothing_is_named_as_the_path_not_the_capture() -> None:
+    # Nothing crossed (no neighbour entry: the kernel sends nothing), so the capture is
+    # not to blame, and the message carries the tables' diagnosis.
+    (problem,) = plain_problems(_cap("harness-plain", 0, 0, [], answered=0))
+    assert "none of 120 requests from node1 reached node2 over the plain network harness-plain" in problem
+    assert "the overlay path is broken, not the capture" in problem
+    assert "missing neighbour: node2's task" in problem
 
 
 def test_wire_encrypted_network_with_esp_only_and_an_sa_passes() -> None:
