@@ -2,8 +2,10 @@
 
 The default suites take minutes, and a check can wait on the cluster for a minute and
 more; pytest's dots say nothing about which check is still running or how long it has.
-The line is plain text, written at most every ``interval_s`` as checks start and finish,
-so it reads the same in a CI log as on a terminal (no cursor movement, no rewriting).
+The line is plain text, written at most every ``interval_s`` as checks start and finish
+and, from a timer thread, while nothing does (on the UML lab four checks once ran for 3
+minutes with no line between them), so a stall shows. It reads the same in a CI log as on
+a terminal (no cursor movement, no rewriting).
 
 The hooks are plain methods found by name: the plugin registers them on the controller
 (never on an xdist worker, whose output nobody sees), so this module needs no pytest.
@@ -12,6 +14,7 @@ The hooks are plain methods found by name: the plugin registers them on the cont
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -115,26 +118,57 @@ class SuiteProgress:
 class ProgressHooks:
     """The pytest hooks that feed a ``SuiteProgress`` and write its line when due."""
 
-    def __init__(self, progress: SuiteProgress, write_line: Callable[[str], None], check_id: Callable[[str], str]):
+    def __init__(
+        self,
+        progress: SuiteProgress,
+        write_line: Callable[[str], None],
+        check_id: Callable[[str], str],
+        write_from_timer: Callable[[str], None] | None = None,
+    ):
         self.progress = progress
         self.write_line = write_line
+        self.write_from_timer = write_from_timer or write_line
         self.check_id = check_id
+        self._lock = threading.Lock()  # the hooks and the timer share the progress
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
 
-    def _show_if_due(self) -> None:
-        if self.progress.due():
-            self.write_line(self.progress.line())
+    def _show_if_due(self, timer: bool = False) -> None:
+        with self._lock:
+            if self.progress.started_at is not None and self.progress.due():
+                (self.write_from_timer if timer else self.write_line)(self.progress.line())
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.progress.interval_s / 4):
+            self._show_if_due(timer=True)
+
+    def start_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._tick, name="swarm-harness-progress", daemon=True)
+            self._timer.start()
+
+    def pytest_sessionstart(self, session: Any) -> None:
+        self.start_timer()
+
+    def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(timeout=5)
 
     def pytest_collection_finish(self, session: Any) -> None:
         if session.items:
-            self.progress.collected(self.check_id(i.nodeid) for i in session.items)
+            with self._lock:
+                self.progress.collected(self.check_id(i.nodeid) for i in session.items)
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
-        self.progress.check_started(self.check_id(nodeid))
+        with self._lock:
+            self.progress.check_started(self.check_id(nodeid))
         self._show_if_due()
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         xfail = hasattr(report, "wasxfail")
-        self.progress.phase_ended(self.check_id(report.nodeid), report.when, report.outcome, xfail)
+        with self._lock:
+            self.progress.phase_ended(self.check_id(report.nodeid), report.when, report.outcome, xfail)
         self._show_if_due()
 
 
@@ -142,8 +176,9 @@ class XdistProgressHooks(ProgressHooks):
     """With xdist the controller collects nothing itself; the workers' collections say the total."""
 
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        if not self.progress.total:
-            self.progress.collected(self.check_id(i) for i in ids)
+        with self._lock:
+            if not self.progress.total:
+                self.progress.collected(self.check_id(i) for i in ids)
 
 
 def register(pluginmanager: Any, check_id: Callable[[str], str]) -> None:
@@ -167,5 +202,20 @@ def register(pluginmanager: Any, check_id: Callable[[str], str]) -> None:
         interval_s = PROGRESS_INTERVAL_S
     if interval_s <= 0:
         return
+    # xdist's controller plugin, present only when checks run on workers.
+    distributed = pluginmanager.get_plugin("dsession") is not None
+    capman = pluginmanager.get_plugin("capturemanager")
+
+    def write_from_timer(text: str) -> None:
+        # Without xdist the timer writes while a check runs, under pytest's output capture:
+        # the line would land in the check's captured output. Capture is lifted for that
+        # one line (output the check writes at that instant reaches the terminal too).
+        if distributed or capman is None:
+            write_line(text)
+            return
+        with capman.global_and_fixture_disabled():
+            write_line(text)
+
     cls = XdistProgressHooks if pluginmanager.hasplugin("xdist") else ProgressHooks
-    pluginmanager.register(cls(SuiteProgress(interval_s=interval_s), write_line, check_id), "swarm-harness-progress")
+    hooks = cls(SuiteProgress(interval_s=interval_s), write_line, check_id, write_from_timer)
+    pluginmanager.register(hooks, "swarm-harness-progress")

@@ -119,6 +119,20 @@ def test_a_real_session_prints_progress_lines(
     assert all(" of 4 checks done" in line for line in progress), progress
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_one_long_check_still_gets_lines_while_it_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    # No check starts or ends for 2 s: only the timer can write, and it must, naming the check.
+    pytester.makepyfile(test_long="import time\ndef test_long():\n    time.sleep(2)\n")
+    monkeypatch.setenv(INTERVAL_ENV, "0.4")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *workers)
+    result.assert_outcomes(passed=1)
+    during = [ln for ln in result.outlines if ln.startswith("progress: 0 of 1 checks done")]
+    assert len(during) >= 2, result.stdout.str()
+    assert all("running 1: test_long.py::test_long" in ln for ln in during), during
+
+
 def test_the_line_can_be_turned_off_and_a_bad_interval_is_named(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
