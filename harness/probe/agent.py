@@ -9,6 +9,11 @@ Every command prints exactly one JSON document on stdout (``load``/``hold`` may
 write it to ``--out`` instead).  A failed dial is *data*, not a crash: the exit
 code is 0 and the failure is described in the JSON.  Bad arguments exit 2.
 
+``serve --control-port P`` also takes the same commands as ``POST /run`` on port P,
+from its default gateway only (the node's end of docker_gwbridge, where the harness
+comes in over SSH): the running process answers them, so a probe costs no new process
+(``docker exec`` starts two; on User-Mode Linux machines that is seconds each).
+
 Commands:
   serve   HTTP + UDP echo + TCP line-echo servers (the workload under test)
   dns     resolve a name to IPv4 addresses
@@ -83,6 +88,7 @@ ICMP_ECHO_REQUEST = 8
 ICMP_TIME_EXCEEDED = 11
 
 DEFAULT_UNHEALTHY_FILE = "/tmp/unhealthy"
+CONTROL_MAX_BODY = 16 * 1024 * 1024  # largest POST /run body (a batch of BATCH_MAX_ITEMS)
 
 
 # ================================================================================================
@@ -513,6 +519,116 @@ class _ProbeHTTPServer(http.server.ThreadingHTTPServer):
     handle_error = _quiet_handle_error
 
 
+def default_gateway(route_table: str) -> str | None:
+    """The IPv4 default gateway in ``/proc/net/route`` text (little-endian hex), if any."""
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == "00000000" and fields[2] != "00000000":
+            return socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
+    return None
+
+
+class ArgumentsRefused(Exception):
+    """Bad arguments for a control call (the command line would exit 2)."""
+
+
+class _NoExitParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise ArgumentsRefused(message)
+
+
+def control_result(argv: list[str], stdin: Any) -> Any:
+    """What the command ``argv`` would print, computed in this process.
+
+    Only commands that print one document and hold no process-wide state are taken;
+    the rest (``serve``, ``ifaces``, ``--out`` files) keep their command line."""
+    try:
+        args = build_parser(_NoExitParser).parse_args(argv)
+    except SystemExit:  # --help, --version: text for a terminal, not a call
+        raise ArgumentsRefused("--help and --version only on the command line") from None
+    if getattr(args, "out", None) is not None or args.command in ("serve", "ifaces"):
+        raise ArgumentsRefused(f"`{args.command}` with these arguments runs only as its own process")
+    if args.command == "health":
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{args.http_port}/health", timeout=args.timeout_s) as r:
+                return {"op": "health", "ok": r.status == 200}
+        except Exception as exc:
+            return {"op": "health", "ok": False, "error": f"unhealthy: {error_text(exc)}"}
+    if args.command == "batch":
+        if not isinstance(stdin, list) or len(stdin) > BATCH_MAX_ITEMS:
+            raise ArgumentsRefused(f"stdin must be a JSON list of <= {BATCH_MAX_ITEMS} items")
+        return [r.to_dict() for r in run_batch(stdin)]
+    calls: dict[str, Callable[[], Any]] = {
+        "dns": lambda: probe_dns(args.name, args.timeout_s),
+        "tcp": lambda: probe_tcp(args.host, args.port, args.timeout_s),
+        "udp": lambda: probe_udp(args.host, args.port, args.timeout_s),
+        "http": lambda: probe_http(args.url, args.timeout_s),
+        "ping": lambda: probe_ping(args.host, args.size, args.count, args.timeout_s, args.df, args.interval_s),
+        "load": lambda: run_load(args.url, args.duration_s, args.interval_s, args.timeout_s),
+        "rr": lambda: run_rr(args.host, args.port, args.duration_s, args.timeout_s),
+        "hold": lambda: run_hold(args.host, args.port, args.duration_s, args.interval_s, args.timeout_s),
+    }
+    return calls[args.command]().to_dict()
+
+
+class _ControlHandler(http.server.BaseHTTPRequestHandler):
+    """``POST /run`` with ``{"argv": [...], "stdin": ...}``: 200 and the command's JSON,
+    400 for bad arguments, 403 for any client but the default gateway."""
+
+    protocol_version = "HTTP/1.0"  # one call per connection: the harness reads to EOF
+    server_version = "probe-agent-control/" + AGENT_VERSION
+    allowed: ClassVar[frozenset[str]] = frozenset()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Calls come by the hundred; `docker logs` keeps only the serve line."""
+
+    def _reply(self, status: int, doc: Any) -> None:
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        if self.client_address[0] not in self.allowed:
+            self._reply(403, {"error": f"control calls come only from {sorted(self.allowed)}"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if self.path != "/run" or not 0 < length <= CONTROL_MAX_BODY:
+            self._reply(400, {"error": "POST /run with a JSON body"})
+            return
+        try:
+            doc = json.loads(self.rfile.read(length))
+            argv = doc["argv"]
+            if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+                raise ArgumentsRefused("argv must be a list of strings")
+            result = control_result(argv, doc.get("stdin"))
+        except (ArgumentsRefused, ValueError, KeyError, TypeError) as exc:
+            self._reply(400, {"error": f"refused: {error_text(exc)}"})
+            return
+        except Exception as exc:  # the command's own crash, as its process would exit 1
+            self._reply(500, {"error": error_text(exc)})
+            return
+        self._reply(200, result)
+
+
+class _ControlServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    handle_error = _quiet_handle_error
+
+
+def start_control(port: int) -> _ControlServer:
+    """Listen for control calls from the default gateway (and this container's loopback)."""
+    with open("/proc/net/route", encoding="ascii") as fh:
+        gateway = default_gateway(fh.read())
+    _ControlHandler.allowed = frozenset({"127.0.0.1"} | ({gateway} if gateway else set()))
+    server = _ControlServer(("0.0.0.0", port), _ControlHandler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    return server
+
+
 class _TCPEchoHandler(socketserver.StreamRequestHandler):
     """Greets with the hostname, then echoes lines: the long-lived connection target of `hold`."""
 
@@ -613,6 +729,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ]
     for thread in threads:
         thread.start()
+    # Last: a control call answered means the three servers are bound.
+    control = start_control(args.control_port) if args.control_port else None
     _emit(
         ServeReply(
             pid=os.getpid(),
@@ -630,6 +748,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     threading.Event().wait(_drain_s())
     httpd.shutdown()
     tcpd.shutdown()
+    if control is not None:
+        control.shutdown()
+        control.server_close()
     httpd.server_close()
     tcpd.server_close()
     udp.close()
@@ -1393,9 +1514,9 @@ def _bounded_int(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(cls: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     """All subcommands; argparse exits 2 on bad arguments, as the harness expects."""
-    parser = argparse.ArgumentParser(prog="agent.py", description="Swarm overlay probe agent")
+    parser = cls(prog="agent.py", description="Swarm overlay probe agent")
     parser.add_argument("--version", action="version", version=AGENT_VERSION)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -1404,6 +1525,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--udp-port", type=_bind_port, default=9090)
     p.add_argument("--tcp-port", type=_bind_port, default=9091)
     p.add_argument("--bind", default="0.0.0.0", help="listen address (default: all IPv4)")
+    p.add_argument("--control-port", type=_port, default=None, help="also take commands as POST /run here")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("health", help="exit 0 when the local serve answers /health with 200")

@@ -1,8 +1,10 @@
-"""Run the probe as a global service on a network and drive it with ``docker exec``.
+"""Run the probe as a global service on a network and drive its agent.
 
 A global service gives every node exactly one probe task, so "from every node"
-means "from that node's probe task". The agent is driven over SSH with one
-``docker exec`` per source node and batch, which keeps a full matrix cheap.
+means "from that node's probe task". The agent is driven over SSH, one call per
+source node and batch, which keeps a full matrix cheap: through the task's control
+port when it has one (``harness.probe.agent_control``: no process started), else with
+``docker exec``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+import docker.errors
 import docker.types
 
 from harness.cluster import Cluster
 from harness.probe.agent import BatchReply, parse_batch_reply
+from harness.probe.agent_control import (
+    CONTROL_PORT,
+    GWBRIDGE,
+    ControlUnavailable,
+    control_call,
+    controllable,
+    gwbridge_addresses,
+)
 from harness.probe.image import image_ref
 from harness.retry import NotYet, eventually
 from harness.transport.result import CommandError
@@ -35,6 +46,7 @@ class ProbeTask:
     node: str
     container_id: str
     address: str  # the task's IP on the probe's network
+    control_address: str = ""  # its IP on docker_gwbridge, where the control port answers
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ def deploy_global_probe(
             networks=[network],
             labels=labels,
             container_labels=labels,
+            command=["python3", "/agent.py", "serve", "--control-port", str(CONTROL_PORT)],
             env=[
                 "PROBE_NODE={{.Node.Hostname}}",
                 "PROBE_SLOT={{.Task.Slot}}",
@@ -110,6 +123,9 @@ def wait_global_probe(
         missing = [n for n in wanted if n not in tasks]
         if missing:
             raise NotYet(f"no running probe task yet on {', '.join(missing)} (tasks: {', '.join(seen)})")
+        command = svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Command") or []
+        if "--control-port" in command:  # not a service an older harness made and left
+            tasks = with_control_addresses(cluster, tasks)
         if silent := not_serving(cluster, [tasks[n] for n in wanted]):
             raise NotYet("probe task running but not serving yet: " + "; ".join(f"{n}: {e}" for n, e in silent.items()))
         return ProbeDeployment(name, network, tasks)
@@ -121,6 +137,25 @@ def wait_global_probe(
         interval_s=1,
         hint=f"run 'docker service ps --no-trunc {name}' on a manager to see why tasks do not start",
     )
+
+
+def with_control_addresses(cluster: Cluster, tasks: dict[str, ProbeTask]) -> dict[str, ProbeTask]:
+    """The tasks with their docker_gwbridge address, where each node has one (a task on
+    an internal overlay has none and is driven with ``docker exec``)."""
+
+    def _node(node: str) -> dict[str, str]:
+        try:
+            return gwbridge_addresses(cluster.docker(node).api.inspect_network(GWBRIDGE))
+        except docker.errors.NotFound:
+            return {}
+
+    found = run_parallel([cluster.host(n) for n in tasks], lambda h: _node(h.name))
+    out = {}
+    for node, task in tasks.items():
+        addrs = found.get(node)
+        addr = addrs.get(task.container_id, "") if isinstance(addrs, dict) else ""
+        out[node] = ProbeTask(task.node, task.container_id, task.address, addr)
+    return out
 
 
 def not_serving(cluster: Cluster, tasks: list[ProbeTask]) -> dict[str, str]:
@@ -138,9 +173,20 @@ def not_serving(cluster: Cluster, tasks: list[ProbeTask]) -> dict[str, str]:
     def _node(node: str) -> dict[str, str]:
         out = {}
         for t in by_node[node]:  # a node's tasks one after another, the nodes in parallel
+            key = node if len(by_node[node]) == 1 else f"{node} task {t.container_id[:12]}"
+            if t.control_address and t.container_id not in _FELL_BACK:
+                try:
+                    reply = control_call(cluster.host(node), node, t.control_address, ["health"], None, 30)
+                    if not reply.get("ok"):
+                        out[key] = str(reply.get("error") or "unhealthy")
+                    continue
+                except ControlUnavailable as exc:
+                    if not exc.prohibited:  # bound last by serve: not listening means not serving yet
+                        out[key] = f"control port not answering yet ({exc})"
+                        continue
+                    _note_exec_fallback(t, str(exc))
             res = cluster.host(node).run(f"docker exec {t.container_id} python3 /agent.py health", timeout_s=30)
             if not res.ok:
-                key = node if len(by_node[node]) == 1 else f"{node} task {t.container_id[:12]}"
                 out[key] = res.tail(1) or f"health exited {res.exit_status}"
         return out
 
@@ -196,6 +242,11 @@ def agent(
     cluster: Cluster, task: ProbeTask, args: list[str], stdin: Any = None, timeout_s: float = 60.0
 ) -> Any:
     """Run one agent command inside ``task``'s container; return its JSON output."""
+    if task.control_address and controllable(args) and task.container_id not in _FELL_BACK:
+        try:
+            return control_call(cluster.host(task.node), task.node, task.control_address, args, stdin, timeout_s)
+        except ControlUnavailable as exc:
+            _note_exec_fallback(task, str(exc))
     cmd = (
         "docker exec -i " + task.container_id + " python3 /agent.py " + " ".join(shlex.quote(a) for a in args)
     )
@@ -215,6 +266,18 @@ def agent(
             "the probe image may be stale; rerun to reship it",
             res,
         ) from None
+
+
+_FELL_BACK: set[str] = set()
+
+
+def _note_exec_fallback(task: ProbeTask, why: str) -> None:
+    """Said once per task: its calls go by ``docker exec`` from now on, so a control port
+    that fails (e.g. its connect timing out on an overloaded node) costs that only once; a
+    task that ended fails there with docker's own error."""
+    if task.container_id not in _FELL_BACK:
+        _FELL_BACK.add(task.container_id)
+        log.info("probe agent on %s: control port unavailable (%s); using docker exec", task.node, why)
 
 
 def batch(

@@ -227,6 +227,34 @@ class SSHHost:
             duration_s=time.monotonic() - started,
         )
 
+    def open_tcp(self, address: str, port: int) -> paramiko.Channel:
+        """A TCP connection made by the host's sshd to ``address:port`` (direct-tcpip).
+
+        Raises ``paramiko.ChannelException`` when sshd refuses (forwarding disabled) or
+        cannot connect, or does not answer within ``CONNECT_TIMEOUT_S`` (its connect still
+        pending: the SSH connection itself is fine, so it is kept); ``TransportError`` when
+        the SSH connection itself is gone."""
+        transport = self.client().get_transport()
+        assert transport is not None
+        try:
+            return transport.open_channel(
+                "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=CONNECT_TIMEOUT_S
+            )
+        except paramiko.ChannelException:
+            raise
+        except paramiko.SSHException as exc:
+            if transport.is_active():
+                raise paramiko.ChannelException(0, f"no answer: {exc}") from None
+            self.close()
+            raise TransportError(
+                f"cannot open a TCP channel on {self.name} to {address}:{port}: {exc}", "check the host's sshd"
+            ) from None
+        except (OSError, EOFError) as exc:
+            self.close()
+            raise TransportError(
+                f"cannot open a TCP channel on {self.name} to {address}:{port}: {exc}", "check the host's sshd"
+            ) from None
+
     def put_bytes(self, data: bytes, remote_path: str, mode: int = 0o644) -> None:
         sftp = self.client().open_sftp()
         try:
