@@ -22,7 +22,7 @@ from harness.probe.image import image_ref
 from harness.provision.local_lab import LocalLab, LocalSpec
 from harness.provision.providers import down, up
 from harness.rundir import RunDir
-from harness.runner import DEFAULT_MARKERS, DEFAULT_WORKERS, StageTimer, prepare_cluster
+from harness.runner import DEFAULT_MARKERS, StageTimer, prepare_cluster
 from harness.swarm.bootstrap import SwarmSettings
 from harness.swarm.inventory_snapshot import diff, snapshot
 from harness.swarm.networks import DEFAULT_NETWORKS
@@ -83,9 +83,8 @@ def test_rolling_upgrade_bookworm_to_trixie(tmp_path: Path, pytestconfig: pytest
                 "-p",
                 "no:cacheprovider",
                 "-q",
-                # The main job's worker count: the suites' xdist groups are sized for it.
                 "-n",
-                str(DEFAULT_WORKERS),
+                "2",
                 "--dist",
                 "loadgroup",
                 f"--junitxml={out_dir / 'junit-after-upgrade.xml'}",
