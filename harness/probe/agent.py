@@ -549,11 +549,8 @@ def control_result(argv: list[str], stdin: Any) -> Any:
     if getattr(args, "out", None) is not None or args.command in ("serve", "ifaces"):
         raise ArgumentsRefused(f"`{args.command}` with these arguments runs only as its own process")
     if args.command == "health":
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{args.http_port}/health", timeout=args.timeout_s) as r:
-                return {"op": "health", "ok": r.status == 200}
-        except Exception as exc:
-            return {"op": "health", "ok": False, "error": f"unhealthy: {error_text(exc)}"}
+        problem = local_health(args.http_port, args.timeout_s)
+        return {"op": "health", "ok": True} if problem is None else {"op": "health", "ok": False, "error": problem}
     if args.command == "batch":
         if not isinstance(stdin, list) or len(stdin) > BATCH_MAX_ITEMS:
             raise ArgumentsRefused(f"stdin must be a JSON list of <= {BATCH_MAX_ITEMS} items")
@@ -696,14 +693,22 @@ def cmd_ifaces(args: argparse.Namespace) -> int:
     return 0
 
 
+def local_health(http_port: int, timeout_s: float) -> str | None:
+    """None when the local /health answers 200, else why not."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=timeout_s) as r:
+            return None if r.status == 200 else f"unhealthy: /health answered {r.status}"
+    except Exception as exc:
+        return f"unhealthy: {error_text(exc)}"
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     """Container healthcheck: exit 0 only when the local /health answers 200."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{args.http_port}/health", timeout=args.timeout_s) as r:
-            return 0 if r.status == 200 else 1
-    except Exception as exc:
-        print(f"unhealthy: {error_text(exc)}", file=sys.stderr)
+    problem = local_health(args.http_port, args.timeout_s)
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ port when it has one (``harness.probe.agent_control``: no process started), else
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shlex
@@ -154,7 +155,7 @@ def with_control_addresses(cluster: Cluster, tasks: dict[str, ProbeTask]) -> dic
     for node, task in tasks.items():
         addrs = found.get(node)
         addr = addrs.get(task.container_id, "") if isinstance(addrs, dict) else ""
-        out[node] = ProbeTask(task.node, task.container_id, task.address, addr)
+        out[node] = dataclasses.replace(task, control_address=addr)
     return out
 
 

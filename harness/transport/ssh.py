@@ -242,14 +242,9 @@ class SSHHost:
             )
         except paramiko.ChannelException:
             raise
-        except paramiko.SSHException as exc:
-            if transport.is_active():
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if isinstance(exc, paramiko.SSHException) and transport.is_active():
                 raise paramiko.ChannelException(0, f"no answer: {exc}") from None
-            self.close()
-            raise TransportError(
-                f"cannot open a TCP channel on {self.name} to {address}:{port}: {exc}", "check the host's sshd"
-            ) from None
-        except (OSError, EOFError) as exc:
             self.close()
             raise TransportError(
                 f"cannot open a TCP channel on {self.name} to {address}:{port}: {exc}", "check the host's sshd"
