@@ -829,13 +829,15 @@ def probe_tcp(host: str, port: int, timeout_s: float = 3.0) -> TcpReply:
     )
 
 
-def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3) -> UdpReply:
+def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3, source_port: int = 0) -> UdpReply:
     """Send a unique token and wait for its echo.
 
     UDP may drop a datagram, so the token is re-sent up to ``attempts`` times within
     the timeout (the matrix sends once, to count loss itself); stale or foreign
     replies are skipped.  A connected socket turns an
     ICMP port-unreachable into ECONNREFUSED instead of a silent timeout.
+    A ``source_port`` makes successive probes one flow to IPVS and conntrack (the same
+    5-tuple), which is how a client whose entry outlived its backend is reproduced.
     """
     start = time.monotonic()
     deadline = start + timeout_s
@@ -846,6 +848,8 @@ def probe_udp(host: str, port: int, timeout_s: float = 3.0, attempts: int = 3) -
     error: str | None = None
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            if source_port:
+                sock.bind(("", source_port))
             sock.connect((_resolve_ipv4(host), port))
             for attempt in range(attempts):
                 sock.send(token.encode())
@@ -1179,7 +1183,8 @@ def _item_call(item: dict[str, Any]) -> Callable[[], BatchReply]:
         if op == "tcp":
             return lambda: probe_tcp(host, port, timeout)
         attempts = _item_int(item, "attempts", 3, 1, 10)
-        return lambda: probe_udp(host, port, timeout, attempts)
+        source_port = _item_int(item, "source_port", 0, 0, 65535)
+        return lambda: probe_udp(host, port, timeout, attempts, source_port)
     if op == "http":
         url = _item_str(item, "url")
         timeout = _item_float(item, "timeout_s", 3.0)

@@ -156,6 +156,16 @@ def update_image(cluster: Cluster, service: str, image: str, config: docker.type
     svc.update(image=image, update_config=config)
 
 
+def replace_every_task(cluster: Cluster, service: str, timeout_s: float = 120) -> UpdateRecord:
+    """``docker service update --force --update-parallelism 0``: every task is replaced at
+    once with the same spec; returns when the update completed with all replicas running."""
+    svc = cluster.manager_docker().services.get(service)
+    replicas = int(svc.attrs["Spec"]["Mode"]["Replicated"]["Replicas"])
+    image = spec_image(cluster, service)
+    svc.update(force_update=True, update_config=update_config(parallelism=0))
+    return watch_update(cluster, service, ("completed",), timeout_s, want={image: replicas})
+
+
 def rollback(cluster: Cluster, service: str) -> None:
     """``docker service update --rollback``: back to the previous spec, as an operator does it."""
     cluster.run(cluster.first_manager, f"docker service update --rollback --detach {service}").check(

@@ -16,10 +16,19 @@ from harness.cluster import Cluster
 from harness.errors import WaitTimeout
 from harness.probe.image import image_ref
 from harness.probe.lb import Answers, answers, observation_symptom, spread_problems
-from harness.probe.service import ProbeTask, wait_serving
+from harness.probe.service import UDP_PORT, ProbeTask, wait_serving
+from harness.probe.stale_ipvs import (
+    NodeFlows,
+    before_symptom,
+    node_problems,
+    pinned_udp,
+    symptom,
+    update_problems,
+)
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 from harness.swarm.services import create_probe_service
+from harness.swarm.updates import replace_every_task
 from harness.verdict import CheckFailure
 from suites.context import OverlayContext
 
@@ -50,6 +59,54 @@ def test_vip_spreads_over_every_replica(plain_overlay: OverlayContext) -> None:
             symptoms.append(observation_symptom((node,), observed, problems))
     if failures:
         raise CheckFailure(f"through the VIP of {svc}: {failures}", symptoms)
+
+
+# Each node's pinned UDP flow gets its own source port, above Linux's default ephemeral
+# range start (32768) and below 49152 where the agents' listeners and ingress stay away.
+PINNED_PORT_BASE = 41000
+PINNED_AFTER = 3  # datagrams of the pinned flow after the update, each with its own retries
+TCP_AFTER = 10
+
+
+@pytest.mark.needs("ipvs")
+def test_vip_reaches_only_current_tasks_right_after_an_update(plain_overlay: OverlayContext) -> None:
+    """moby#36878: a UDP flow that reached an old task, and fresh TCP connections, reach
+    only the new tasks right after an update replaced them all (see ``stale_ipvs``)."""
+    ctx = plain_overlay
+    cluster = ctx.cluster
+    svc, old = _service(cluster, ctx.network, ctx.labels, "vip")
+    clients = sorted(ctx.probes.tasks.items())
+    base = PINNED_PORT_BASE + secrets.randbelow(4000)
+    ports = {node: base + i for i, (node, _) in enumerate(clients)}
+    before = {node: pinned_udp(cluster, task, svc, UDP_PORT, ports[node], 1) for node, task in clients}
+    if silent := {node: obs for node, obs in before.items() if not obs.by_backend}:
+        raise CheckFailure(
+            f"through the VIP of {svc}, before any update, no answer on: "
+            + "; ".join(f"{n}: {o.url} {o.errors}" for n, o in silent.items()),
+            [before_symptom(n, o) for n, o in silent.items()],
+        )
+    record = replace_every_task(cluster, svc)
+    new = {t.container_id[:12] for t in wait_serving(cluster, svc, REPLICAS)}
+    assert not (premise := update_problems(old, new)), f"{svc}: {premise}"
+    log.info("%s: every task replaced in %.1f s", svc, record.duration_s)
+    failures: dict[str, list[str]] = {}
+    symptoms = []
+    for node, task in clients:
+        flows = NodeFlows(
+            node,
+            before[node],
+            pinned_udp(cluster, task, svc, UDP_PORT, ports[node], PINNED_AFTER),
+            answers(cluster, task, f"http://{svc}:8080/", TCP_AFTER),
+        )
+        if problems := node_problems(flows, old, new):
+            failures[node] = problems
+            worst = flows.pinned_after if flows.pinned_after.errors or not flows.tcp_after.errors else flows.tcp_after
+            symptoms.append(symptom(node, worst, problems))
+    if failures:
+        raise CheckFailure(
+            f"through the VIP of {svc} right after an update replaced {sorted(old)} with {sorted(new)}: {failures}",
+            symptoms,
+        )
 
 
 def test_dnsrr_clients_spread_over_every_replica(plain_overlay: OverlayContext) -> None:

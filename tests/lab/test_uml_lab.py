@@ -109,6 +109,7 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         assert len(outcomes) >= 30 and all(v == [] for v in outcomes.values()), outcomes
         for name in (
             "test_vip_spreads_over_every_replica",
+            "test_vip_reaches_only_current_tasks_right_after_an_update",
             "test_ingress_answers_on_every_node",
             "test_matrix[encrypted]",
             "test_overlay_on_the_wire[encrypted]",

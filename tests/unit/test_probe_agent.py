@@ -551,6 +551,53 @@ def test_batch_mixed_row(server: Server) -> None:
     assert time.monotonic() - start < 5  # concurrent, not a sum of timeouts
 
 
+@contextlib.contextmanager
+def _peer_port_echo() -> Iterator[int]:
+    """A UDP echo that answers with the sender's source port as its hostname."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    done = threading.Event()
+
+    def _loop() -> None:
+        while not done.is_set():
+            try:
+                data, peer = sock.recvfrom(65_535)
+            except TimeoutError:
+                continue
+            sock.sendto(json.dumps({"hostname": str(peer[1]), "echo": data.decode()}).encode(), peer)
+
+    thread = threading.Thread(target=_loop, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        done.set()
+        thread.join()
+        sock.close()
+
+
+def test_udp_source_port_pins_the_flow_and_a_taken_one_is_an_error() -> None:
+    """Successive probes with one ``source_port`` leave from it (one flow to IPVS);
+    a port another socket holds is the probe's error, not a crash."""
+    pinned = _closed_port()
+    with _peer_port_echo() as port, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("", 0))
+        op = {"op": "udp", "host": "127.0.0.1", "port": port, "timeout_s": 2}
+        seen = []
+        for _ in range(2):
+            code, (reply,) = run_agent("batch", stdin=json.dumps([{**op, "source_port": pinned}]))
+            assert code == 0 and reply["ok"] is True
+            seen.append(reply["hostname"])
+        assert seen == [str(pinned), str(pinned)]
+        _, (free,) = run_agent("batch", stdin=json.dumps([op]))
+        assert free["ok"] is True and free["hostname"] != str(pinned)
+        _, (taken,) = run_agent("batch", stdin=json.dumps([{**op, "source_port": holder.getsockname()[1]}]))
+        assert taken["ok"] is False and "EADDRINUSE" in taken["error"]
+        _, (bad,) = run_agent("batch", stdin=json.dumps([{**op, "source_port": 70000}]))
+        assert bad["ok"] is False and "'source_port' must be an integer" in bad["error"]
+
+
 @pytest.mark.parametrize("stdin", ["not json", '{"op": "dns"}'])
 def test_batch_bad_stdin_exits_2(stdin: str) -> None:
     code, doc = run_agent("batch", stdin=stdin)
