@@ -3,19 +3,21 @@
 Each fault is a context manager whose exit removes exactly what it added
 (iptables rules carry a unique comment), so a failing check never leaves a
 partitioned or stopped node behind. Partitions use iptables DROP, since the lab
-kernel has no netem.
+kernel has no netem. A reboot undoes itself: ``reboot`` returns once the node is back.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from harness.cluster import Cluster
 from harness.errors import HarnessError
 from harness.inventory.schema import Node
+from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
 
 log = logging.getLogger(__name__)
@@ -115,3 +117,51 @@ def slowed_task(cluster: Cluster, node: str, container_id: str, address: str, ra
                 hint=f"remove the tbf qdisc of {device} in container {container_id[:12]} on {node} by hand"
             )
         log.info("fault on %s removed", node)
+
+
+# Detached, and a second late, so the SSH command returns before sshd goes down with the node.
+REBOOT_COMMAND = "nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 &"
+# The kernel's boot id changes when a VM or a cloud host reboots; a container machine shares
+# the lab host's kernel, and there only PID 1's start time (field 22 of /proc/1/stat) does.
+BOOT_IDENTITY_COMMAND = "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f22 /proc/1/stat"
+
+
+def boot_identity(cluster: Cluster, node: str) -> str:
+    res = cluster.run(node, BOOT_IDENTITY_COMMAND, timeout_s=20).check()
+    return " ".join(res.stdout.split())
+
+
+def reboot(cluster: Cluster, node: str, timeout_s: float) -> float:
+    """``systemctl reboot`` on ``node``; returns the seconds until it has booted again (a new
+    boot identity) with its engine active in the swarm. The node's SSH connection and
+    Docker client are dropped: both died with it."""
+    before = boot_identity(cluster, node)
+    cluster.run(node, REBOOT_COMMAND, timeout_s=30).check()
+    started = time.monotonic()
+    log.info("fault: %s rebooting", node)
+    cluster.forget_docker(node)
+    cluster.host(node).close()
+
+    def _back() -> None:
+        try:
+            now = boot_identity(cluster, node)
+            swarm = cluster.run(node, "docker info --format '{{.Swarm.LocalNodeState}}'", timeout_s=20)
+        except HarnessError as exc:
+            cluster.host(node).close()
+            raise NotYet(f"{node} does not answer yet: {exc.message}") from None
+        if now == before:
+            raise NotYet(f"{node} has not gone down yet")
+        if not swarm.ok or swarm.stdout.strip() != "active":
+            raise NotYet(f"{node} is up, its engine's swarm state: {(swarm.stdout or swarm.stderr).strip()[:200]}")
+
+    eventually(
+        _back,
+        timeout_s,
+        f"{node} to boot again with its engine in the swarm",
+        interval_s=2,
+        hint=f"see {node}'s console log (lab: the machine directory's console.log) and its dockerd journal",
+    )
+    cluster.forget_docker(node)
+    took = time.monotonic() - started
+    log.info("fault: %s back after %.1f s", node, took)
+    return took

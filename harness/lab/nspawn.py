@@ -6,6 +6,7 @@ It offers the same operations as ``vm``, so ``machine`` runs either kind alike.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -19,14 +20,30 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30.0
 
+# A reboot inside the machine ends nspawn with exit status 133 (with --keep-unit, which a
+# host without a service manager needs): systemd-nspawn@.service restarts it on that
+# status (RestartForceExitStatus=133). This shell loop, the machine's recorded process,
+# does the same, so ``systemctl reboot`` on a node boots it again as on a real host; any
+# other status (a power-off, SIGTERM, SIGKILL) ends the loop and the machine.
+REBOOT_EXIT_STATUS = 133
+KEEPER = "swarm-harness-keeper"
+KEEPER_SCRIPT = f'while "$@"; [ $? -eq {REBOOT_EXIT_STATUS} ]; do echo "{KEEPER}: machine rebooted" >&2; sleep 1; done'
+
 
 def nspawn_argv(machine: str, prefix: bool = False) -> Callable[[list[str]], bool]:
     """The nspawn process of ``machine`` (with ``prefix``, of every machine so named)."""
     return hostcmd.argv_names("systemd-nspawn", f"--machine={machine}", prefix)
 
 
+def keeper_argv(machine: str, prefix: bool = False) -> Callable[[list[str]], bool]:
+    """The reboot loop around ``machine``'s nspawn (``sh -c KEEPER_SCRIPT KEEPER systemd-nspawn ...``)."""
+    names = hostcmd.argv_names("sh", f"--machine={machine}", prefix)
+    return lambda args: len(args) > 4 and args[3] == KEEPER and names(args)
+
+
 def is_our_nspawn(pid: int, machine: str) -> bool:
-    return hostcmd.pid_runs(pid, nspawn_argv(machine))
+    """``pid`` is ``machine``'s reboot loop, or its nspawn itself (a lab started before the loop)."""
+    return hostcmd.pid_runs(pid, keeper_argv(machine)) or hostcmd.pid_runs(pid, nspawn_argv(machine))
 
 
 def is_running(state: MachineState) -> bool:
@@ -61,7 +78,7 @@ def start(state: MachineState) -> int:
         "--console=read-only",
         "--boot",
     ]
-    pid = hostcmd.spawn_detached(cmd, state.dir / "console.log", env=env)
+    pid = hostcmd.spawn_detached(["/bin/sh", "-c", KEEPER_SCRIPT, KEEPER, *cmd], state.dir / "console.log", env=env)
     log.info("%s: booting (pid %d, address %s)", state.node, pid, state.address)
     return pid
 
@@ -82,23 +99,34 @@ def cgroup_env(release: str) -> dict[str, str]:
 
 
 def stop(state: MachineState, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Shut the machine down cleanly (SIGTERM makes nspawn power off systemd)."""
+    """Shut the machine down cleanly: SIGTERM makes nspawn power off systemd, and its
+    exit status 0 ends the reboot loop. An nspawn that the loop starts meanwhile (a
+    reboot under way) gets its SIGTERM too."""
     if not is_running(state):
         return
     assert state.pid is not None
-    pid = state.pid
-    os.kill(pid, signal.SIGTERM)
+    keeper = state.pid
+    machine = state.machine
+    signalled: set[int] = set()
 
     def _gone() -> None:
-        if is_our_nspawn(pid, state.machine):
-            raise NotYet(f"nspawn pid {pid} still running")
+        for pid in set(hostcmd.pids_where(nspawn_argv(machine))) - signalled:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            signalled.add(pid)
+        alive = [p for p in signalled if is_our_nspawn(p, machine)] + ([keeper] if is_our_nspawn(keeper, machine) else [])
+        if alive:
+            raise NotYet(f"machine processes {sorted(set(alive))} still running")
 
     try:
         eventually(_gone, timeout_s, f"{state.node} to shut down", interval_s=0.3)
     except Exception:
-        log.warning("%s: did not power off in %.0fs, killing pid %d", state.node, timeout_s, pid)
-        if is_our_nspawn(pid, state.machine):
-            os.kill(pid, signal.SIGKILL)
+        log.warning("%s: did not power off in %.0fs, killing its processes", state.node, timeout_s)
+        # The loop first, so that it cannot boot the machine again.
+        for pid in [keeper, *hostcmd.pids_where(nspawn_argv(machine))]:
+            if is_our_nspawn(pid, machine):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         eventually(_gone, 10, f"{state.node} to die after SIGKILL", interval_s=0.2)
 
 

@@ -23,7 +23,7 @@ from harness.lab.naming import (
     VETH_PREFIX,
     state_root,
 )
-from harness.lab.nspawn import nspawn_argv
+from harness.lab.nspawn import keeper_argv, nspawn_argv
 from harness.retry import NotYet, eventually
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,11 @@ def purge(lab: str | None = None) -> list[str]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             removed.append(f"UML process {pid}")
+    # The reboot loops first: a loop outliving its nspawn would boot the machine again.
+    for pid in hostcmd.pids_where(keeper_argv(f"{MACHINE_PREFIX}{lab + '-' if lab else ''}", prefix=True)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            removed.append(f"machine reboot loop {pid}")
     pids = _nspawn_pids(lab)
     for pid in pids:
         os.kill(pid, signal.SIGTERM)

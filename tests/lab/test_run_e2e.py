@@ -119,13 +119,15 @@ def test_run_main_job(tmp_path: Path) -> None:
         assert skipped is not None and "unmet capability ipvs on node1, node2, node3" in (
             skipped.get("message") or ""
         )
-    # Fault injection ran last, serially: 5 faults recovered (DNS after a short disconnect among
-    # them); leader loss needs 3 managers (1 here).
-    assert report["junit_disruptive"] == {"tests": 6, "failures": 0, "errors": 0, "skipped": 1, "passed": 5}
+    # Fault injection ran last, serially: 6 faults recovered (DNS after a short disconnect and a
+    # node reboot among them); leader loss needs 3 managers (1 here).
+    assert report["junit_disruptive"] == {"tests": 7, "failures": 0, "errors": 0, "skipped": 1, "passed": 6}
     timings = report["fault_timings"]
     assert float(timings["test_partitioned_node_recovers"]["recovery_s"]) > 0
     assert float(timings["test_stopped_engine_tasks_are_rescheduled"]["rescheduled_s"]) > 0
     assert 0 < float(timings["test_service_dns_heals_after_a_short_disconnect"]["dns_healed_s"]) <= 60
+    rebooted = timings["test_rebooted_node_brings_back_its_tasks_and_overlay"]
+    assert float(rebooted["booted_s"]) > 0 and float(rebooted["recovery_s"]) > 0, rebooted
     dis = _cases(RunDir(run_dir).junit(JUNIT_DISRUPTIVE))
     skipped = dis["test_leader_loss_elects_a_new_leader"].find("skipped")
     assert skipped is not None and "needs 3 managers; this cluster has 1" in (skipped.get("message") or "")

@@ -261,6 +261,31 @@ def test_machine_process_tests_match_one_machine_or_a_name_prefix_and_never_anot
     assert not hostcmd.pid_runs(os.getpid(), nspawn_argv("shl-dev-node1"))
 
 
+def test_the_reboot_loop_boots_again_on_133_only_and_is_recognised_as_the_machine(tmp_path: Path) -> None:
+    """nspawn exits 133 when the machine reboots: the loop runs it again; a power-off (0),
+    a failure or a kill ends it. Its argv is recognised as the machine's, not another's."""
+    import subprocess
+
+    from harness.lab.nspawn import KEEPER, KEEPER_SCRIPT, keeper_argv, nspawn_argv
+
+    runs = tmp_path / "runs"
+    # A stand-in for nspawn: "reboots" (133) twice, then exits with the status asked for.
+    fake = f'echo x >> {runs}; [ "$(wc -l < {runs})" -le 2 ] && exit 133; exit "$1"'
+    for final, expected_runs in ((0, 3), (1, 3)):
+        runs.unlink(missing_ok=True)
+        done = subprocess.run(
+            ["/bin/sh", "-c", KEEPER_SCRIPT, KEEPER, "/bin/sh", "-c", fake, "fake", str(final)],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert done.returncode == 0 and len(runs.read_text().splitlines()) == expected_runs
+        assert done.stderr.count("machine rebooted") == 2
+    argv = ["/bin/sh", "-c", KEEPER_SCRIPT, KEEPER, "systemd-nspawn", "--machine=shl-dev-node1", "--boot"]
+    assert keeper_argv("shl-dev-node1")(argv) and keeper_argv("shl-dev-", prefix=True)(argv)
+    assert not keeper_argv("shl-dev-node2")(argv) and not keeper_argv("shl-ci-", prefix=True)(argv)
+    assert not nspawn_argv("shl-dev-node1")(argv)  # the loop is not the nspawn it runs
+    assert not keeper_argv("shl-dev-node1")(["/bin/sh", "-c", "true", "other", "--machine=shl-dev-node1"])
+
+
 def test_a_request_that_never_left_a_dead_channel_is_resent_whatever_its_method() -> None:
     from urllib3.exceptions import MaxRetryError, ProtocolError
 

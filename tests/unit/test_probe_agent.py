@@ -706,7 +706,9 @@ def test_hold_keeps_connection(server: Server) -> None:
     code, doc = run_agent(*args)
     assert code == 0
     assert doc["ok"] is True and doc["broken_at_s"] is None and doc["error"] is None
-    assert doc["exchanges"] >= 5 and doc["hostname"] == HOSTNAME
+    # Several exchanges on one connection is the property; how many fit in 1 s is the
+    # machine's load (3 of the nominal 10 once, beside a lab and a parallel unit run).
+    assert doc["exchanges"] >= 2 and doc["hostname"] == HOSTNAME
 
 
 def test_hold_connect_refused() -> None:
