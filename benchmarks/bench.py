@@ -4,6 +4,7 @@
     sudo .venv/bin/python -m benchmarks.bench swarm          # bootstrap, matrix suite, whole `run`
     sudo .venv/bin/python -m benchmarks.bench suites         # each suite's wall time, -n 0 and -n auto
     sudo .venv/bin/python -m benchmarks.bench soak --runs 10 # the main job N times: every failure and flake
+    sudo .venv/bin/python -m benchmarks.bench scale --nodes 3,6,10,16 [--full]  # stages and matrix per N
 
 Uses its own lab name and subnet (bench, 198.18.12.0/24) and tears it down.
 """
@@ -155,24 +156,34 @@ def bench_suites(workers: tuple[str, ...] = ("0", "auto")) -> dict[str, Any]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["lab", "swarm", "suites", "soak"])
+    p.add_argument("what", choices=["lab", "swarm", "suites", "soak", "scale"])
     p.add_argument("--cold", action="store_true", help="also time a cold image build (about 90 s)")
     p.add_argument("--runs", type=int, default=10, help="soak: how many main-job runs (default 10)")
     p.add_argument(
         "--suites", action="append", default=[], help="soak: a suite path to run (repeatable; default: all)"
     )
     p.add_argument("--reuse", action="store_true", help="soak: one lab for every run instead of a fresh one each")
-    p.add_argument("--out", default="runs/soak", help="soak: where soak.json and the run directories go")
+    p.add_argument("--out", default=None, help="soak, scale: where their JSON and run directories go (runs/WHAT)")
+    p.add_argument("--nodes", default="3,6,10,16", help="scale: node counts, comma-separated (default 3,6,10,16)")
+    p.add_argument("--full", action="store_true", help="scale: also time the default suites at each N")
     args = p.parse_args()
     if args.what == "soak" and args.runs < 1:
         p.error("--runs must be at least 1")
+    from benchmarks.scale import parse_nodes, scale
     from benchmarks.soak import soak
+
+    try:
+        counts = parse_nodes(args.nodes)
+    except ValueError as exc:
+        p.error(str(exc))
+    out = Path(args.out or f"runs/{args.what}")
 
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "lab": lambda: bench_lab(args.cold),
         "swarm": bench_swarm,
         "suites": bench_suites,
-        "soak": lambda: soak(args.runs, args.suites, args.reuse, Path(args.out)),
+        "soak": lambda: soak(args.runs, args.suites, args.reuse, out),
+        "scale": lambda: scale(counts, args.full, out),
     }
     result = runs[args.what]()
     print(json.dumps(result, indent=2))
