@@ -17,6 +17,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.doctor.report import remeasure
 from harness.probe.diagnose import diagnose, failing_nodes
+from harness.probe.engine_pairs import engine_pairs, is_mixed, version_pattern
 from harness.probe.fdb import measure_problems
 from harness.probe.matrix import PROTOCOLS, MatrixResult, PairCheck, run_matrix
 from harness.probe.pairs import PairId
@@ -91,17 +92,29 @@ def _flaky_verdict(
 @pytest.mark.parametrize("kind", networks("matrix"))
 def test_matrix(
     kind: str,
+    harness_cluster: Cluster,
     matrix_for: Callable[[str], MatrixResult],
     explain: Callable[[str, MatrixResult], list[str]],
     harness_strict: bool,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """All ordered pairs on the network pass every protocol."""
+    """All ordered pairs on the network pass every protocol. On a cluster of several Engine
+    versions the pairs are also counted per version pair (property ``engine_pairs``)."""
     result = matrix_for(kind)
     assert len(result.checks) == len(result.pairs) * len(PROTOCOLS) > 0
+    engines = {n.hostname: n.engine_version for n in harness_cluster.swarm_nodes()}
+    by_engine = engine_pairs(result, engines) if is_mixed(engines) else []
+    if by_engine:
+        record_property("engine_pairs", "; ".join(map(str, by_engine)))
     if result.failing_pairs():
-        causes = explain(kind, result)
-        raise CheckFailure(result.summary() + "\ndiagnosis:\n  " + "\n  ".join(causes), result.symptoms())
+        pattern = version_pattern(by_engine)
+        causes = ([pattern] if pattern else []) + explain(kind, result)
+        versions = "".join(f"\n  {row}" for row in by_engine)
+        raise CheckFailure(
+            result.summary() + (f"\nby Engine version:{versions}" if versions else "")
+            + "\ndiagnosis:\n  " + "\n  ".join(causes),
+            result.symptoms(),
+        )
     _flaky_verdict(result.flaky(), harness_strict, f"network {result.network}", record_property)
 
 
