@@ -5,6 +5,11 @@ so "encrypted" is checked where it matters: on the source node's underlay
 interface, with tcpdump in the node's host namespace. The same capture on a
 plain overlay must show plaintext VXLAN for that network's VNI; if it does not,
 the capture itself is broken and the encrypted verdict would mean nothing.
+
+Where the inventory names the wire outside the node (the local lab: each node's port
+of the lab bridge on this machine, ``provider_data.wire_interfaces``), the same
+capture runs there as well, at once. That is the stronger proof: nothing inside the
+node, a tcpdump or a kernel of its own, can change what crosses the bridge.
 """
 
 from __future__ import annotations
@@ -24,12 +29,23 @@ from harness.probe.fdb import measure_problems
 from harness.probe.service import HTTP_PORT, ProbeDeployment, agent
 from harness.retry import NotYet, eventually
 from harness.swarm.bootstrap import swarm_address
+from harness.transport.local import CommandHost, LocalHost
 from harness.verdict import Symptom
 
 log = logging.getLogger(__name__)
 
 VXLAN_PORT = 4789
 _VNI_RE = re.compile(r"VXLAN, flags \[[^\]]*\] \([^)]*\), vni (\d+)")
+
+
+@dataclass(frozen=True)
+class OutsideCapture:
+    """What the capture outside the source node saw: on this machine, on that node's port of the lab bridge."""
+
+    interface: str
+    vxlan_plaintext: int
+    esp: int
+    other_vxlan: int
 
 
 @dataclass(frozen=True)
@@ -49,9 +65,59 @@ class WireCapture:
     # When no request was answered: the overlay's VXLAN table problems on the two nodes
     # (a missing neighbour or FDB entry sends nothing to capture), read right after.
     path_problems: tuple[str, ...] = ()
+    outside: OutsideCapture | None = None  # None where the inventory names no wire outside the nodes
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def outside_interface(cluster: Cluster, node: str) -> str | None:
+    """The interface on this machine that carries ``node``'s underlay, if the inventory
+    names one: only a local lab's (its provider runs on this machine)."""
+    inv = cluster.inventory
+    if inv.provider != "local":
+        return None
+    names = inv.provider_data.get("wire_interfaces") or {}
+    name = names.get(node) if isinstance(names, dict) else None
+    return str(name) if name else None
+
+
+class Tcpdump:
+    """tcpdump in the background on ``host`` (a node over SSH, or this machine), from
+    listening until stopped; its lines are read back at the end."""
+
+    def __init__(self, host: CommandHost, interface: str, bpf: str, duration_s: int) -> None:
+        self.host, self.interface = host, interface
+        self.tag = f"/tmp/swarm-harness-capture-{secrets.token_hex(4)}"
+        self.command = (
+            f"nohup timeout {duration_s + 60} tcpdump -i {interface} -nn -l -T vxlan '{bpf}' "
+            f">{self.tag}.txt 2>{self.tag}.err </dev/null & echo $! >{self.tag}.pid"
+        )
+
+    def start(self) -> None:
+        self.host.run(self.command, timeout_s=30).check(hint=f"is tcpdump installed on {self.host.name}?")
+
+        def _listening() -> None:
+            err = self.host.run(f"cat {self.tag}.err", timeout_s=30).stdout
+            if "listening on" not in err:
+                raise NotYet(f"tcpdump not listening yet: {err.strip()[-200:] or 'no output'}")
+
+        eventually(_listening, 20, f"tcpdump on {self.host.name} ({self.interface}) to start", interval_s=0.3)
+
+    def stop(self) -> str:
+        # The pid is timeout's, started as a background job (SIGINT ignored). coreutils
+        # 9.1 (bookworm) still passed a SIGINT on to tcpdump; 9.10 (forky) keeps the
+        # inherited ignore and the capture ran on until its own deadline. SIGTERM stops
+        # both, and tcpdump -l has written every line by then.
+        self.host.run(f"kill -TERM $(cat {self.tag}.pid) 2>/dev/null; true", timeout_s=30)
+
+        def _stopped() -> None:
+            if self.host.run(f"kill -0 $(cat {self.tag}.pid) 2>/dev/null", timeout_s=30).ok:
+                raise NotYet("tcpdump still running")
+
+        eventually(_stopped, 20, f"tcpdump on {self.host.name} ({self.interface}) to stop", interval_s=0.3)
+        tag = self.tag
+        return self.host.run(f"cat {tag}.txt; rm -f {tag}.txt {tag}.err {tag}.pid", timeout_s=30).stdout
 
 
 def network_vni(cluster: Cluster, network: str) -> int:
@@ -99,22 +165,18 @@ def capture(
     iface = underlay_interface(cluster, src_node)
     port = data_path_port or VXLAN_PORT
     peer = swarm_address(dst_node)
-    tag = f"/tmp/swarm-harness-capture-{secrets.token_hex(4)}"
-    # tcpdump runs in the background on the node; traffic starts only once it is listening.
-    cluster.run(
-        src,
-        f"nohup timeout {duration_s + 60} tcpdump -i {iface} -nn -l -T vxlan "
-        f"'host {peer} and (udp port {port} or ip proto 50)' >{tag}.txt 2>{tag}.err </dev/null & "
-        f"echo $! >{tag}.pid",
-    ).check(hint=f"is tcpdump installed on {src}?")
+    bpf = f"host {peer} and (udp port {port} or ip proto 50)"
+    inside = Tcpdump(cluster.host(src), iface, bpf, duration_s)
+    outside_iface = outside_interface(cluster, src)
+    # The bridge port also carries the source's traffic to every other node: the same filter.
+    outside = Tcpdump(LocalHost(), outside_iface, bpf, duration_s) if outside_iface else None
+    # tcpdump runs in the background; traffic starts only once every capture is listening.
+    started: list[Tcpdump] = []
     try:
-
-        def _listening() -> None:
-            err = cluster.run(src, f"cat {tag}.err").stdout
-            if "listening on" not in err:
-                raise NotYet(f"tcpdump not listening yet: {err.strip()[-200:] or 'no output'}")
-
-        eventually(_listening, 20, f"tcpdump on {src} to start", interval_s=0.3)
+        for dump in (inside, outside):
+            if dump is not None:
+                dump.start()
+                started.append(dump)
         url = f"http://{probes.tasks[dst].address}:{HTTP_PORT}/"
         _wait_path(cluster, probes, src, url)
         load = LoadReply.from_dict(
@@ -126,18 +188,12 @@ def capture(
             )
         )
     finally:
-        # The pid is timeout's, started as a background job (SIGINT ignored). coreutils
-        # 9.1 (bookworm) still passed a SIGINT on to tcpdump; 9.10 (forky) keeps the
-        # inherited ignore and the capture ran on until its own deadline. SIGTERM stops
-        # both, and tcpdump -l has written every line by then.
-        cluster.run(src, f"kill -TERM $(cat {tag}.pid) 2>/dev/null; true")
-
-        def _stopped() -> None:
-            if cluster.run(src, f"kill -0 $(cat {tag}.pid) 2>/dev/null").ok:
-                raise NotYet("tcpdump still running")
-
-        eventually(_stopped, 20, f"tcpdump on {src} to stop", interval_s=0.3)
-        text = cluster.run(src, f"cat {tag}.txt; rm -f {tag}.txt {tag}.err {tag}.pid").stdout
+        texts = {id(dump): dump.stop() for dump in started}
+    text = texts[id(inside)]
+    outside_seen = None
+    if outside is not None:
+        o_mine, o_esp, o_other = parse_tcpdump(texts[id(outside)], vni)
+        outside_seen = OutsideCapture(outside.interface, o_mine, o_esp, o_other)
     mine, esp, other = parse_tcpdump(text, vni)
     xfrm = cluster.run(src, "ip xfrm state 2>/dev/null").stdout
     answered = load.sent - load.failed
@@ -161,6 +217,7 @@ def capture(
         sa_peers=sa_peers,
         requests_answered=answered,
         path_problems=path,
+        outside=outside_seen,
     )
 
 
@@ -192,13 +249,21 @@ def plain_problems(cap: WireCapture) -> list[str]:
             f"{cap.network}, so the capture had nothing to see (the overlay path is broken, not the "
             f"capture): {'; '.join(cap.path_problems)}; see the overlay matrix and the VXLAN tables check"
         ]
+    out = []
     if cap.vxlan_plaintext == 0:
-        return [
+        out.append(
             f"the capture on {cap.src}:{cap.interface} saw no plaintext VXLAN for VNI {cap.vni} of the plain "
             f"network {cap.network} while {cap.requests_sent} requests went to {cap.dst}: the capture itself "
             "is broken, so no encryption verdict can be trusted (check tcpdump and the data path port)"
-        ]
-    return []
+        )
+    if cap.outside is not None and cap.outside.vxlan_plaintext == 0:
+        out.append(
+            f"the capture outside {cap.src}, on this machine's {cap.outside.interface}, saw no plaintext VXLAN "
+            f"for VNI {cap.vni} of the plain network {cap.network} while {cap.requests_sent} requests went to "
+            f"{cap.dst}: that capture is broken (is {cap.outside.interface} {cap.src}'s port of the lab bridge?), "
+            "so its encrypted verdict cannot be trusted"
+        )
+    return out
 
 
 def encrypted_problems(cap: WireCapture, dst_address: str) -> list[str]:
@@ -214,16 +279,29 @@ def encrypted_problems(cap: WireCapture, dst_address: str) -> list[str]:
         out.append(
             f"{cap.src} holds no xfrm SA towards {cap.dst} ({dst_address}); SAs for: {cap.sa_peers or 'none'}"
         )
+    if (outside := cap.outside) is not None:
+        if outside.vxlan_plaintext:
+            out.append(
+                f"{outside.vxlan_plaintext} PLAINTEXT VXLAN packets of the encrypted network {cap.network} "
+                f"(VNI {cap.vni}) crossed the lab bridge from {cap.src} for {cap.dst} (captured outside the "
+                f"node, on this machine's {outside.interface}): traffic is not encrypted on the wire"
+            )
+        if outside.esp == 0:
+            out.append(
+                f"no ESP packets from {cap.src} to {cap.dst} on the wire outside the node (this machine's "
+                f"{outside.interface}) while {cap.requests_sent} requests were sent"
+            )
     return out
 
 
 def encrypted_symptoms(cap: WireCapture, dst_address: str) -> list[Symptom]:
     """The encrypted verdict's observations: plaintext on the wire is never a missing ESP."""
     nodes = (cap.src, cap.dst)
+    plaintext = cap.vxlan_plaintext + (cap.outside.vxlan_plaintext if cap.outside else 0)
     out = []
-    if cap.vxlan_plaintext:
-        out.append(Symptom(verdict.PLAINTEXT, nodes, f"{cap.vxlan_plaintext} plaintext VXLAN packets, VNI {cap.vni}"))
-    if cap.esp == 0:
+    if plaintext:
+        out.append(Symptom(verdict.PLAINTEXT, nodes, f"{plaintext} plaintext VXLAN packets, VNI {cap.vni}"))
+    if cap.esp == 0 or (cap.outside is not None and cap.outside.esp == 0):
         out.append(Symptom(verdict.NO_ESP, nodes, f"no ESP packets for {cap.requests_sent} requests"))
     if dst_address not in cap.sa_peers:
         out.append(Symptom(verdict.NO_ESP, nodes, f"no xfrm SA towards {dst_address}"))

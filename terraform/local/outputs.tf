@@ -25,6 +25,9 @@ output "inventory" {
       lab          = var.lab_name
       subnet       = var.subnet
       machine_kind = var.machine_kind
+      # Each node's port of the lab bridge on this machine (harness/lab/naming.py veth_name):
+      # the wire outside the node, where the encryption check captures as well.
+      wire_interfaces = { for n in local.nodes : n.name => "shv-${var.lab_name}-${n.index}" }
     }
   }
 }

@@ -133,6 +133,8 @@ def test_run_main_job(tmp_path: Path) -> None:
     assert skipped is not None and "needs 3 managers; this cluster has 1" in (skipped.get("message") or "")
     wire = json.loads(RunDir(run_dir).wire("harness-plain").read_text())
     assert wire["vxlan_plaintext"] > 0
+    # The same capture outside the node, on this machine's port of the lab bridge for node1.
+    assert wire["outside"]["interface"] == "shv-hre-1" and wire["outside"]["vxlan_plaintext"] > 0, wire
     # The dockerd journals were scanned against the allow-list and the result kept: every
     # node's journal was read, and the run's report counts the same unexpected lines.
     scan = json.loads(RunDir(run_dir).report("dockerd-log-scan.json").read_text())

@@ -120,6 +120,9 @@ def test_uml_lab_has_ipvs_and_esp_and_leaves_nothing(tmp_path: Path) -> None:
         assert len(matrix["checks"]) == 24 and all(c["ok"] for c in matrix["checks"]), matrix["summary"]
         wire = json.loads((reports / "wire-harness-encrypted.json").read_text())
         assert wire["esp"] > 0 and wire["vxlan_plaintext"] == 0, wire
+        # Outside the node too: ESP only crossed node1's tap on this machine's lab bridge.
+        outside = wire["outside"]
+        assert outside["esp"] > 0 and outside["vxlan_plaintext"] == 0, wire
         mtu = json.loads((reports / "mtu-harness-encrypted.json").read_text())
         assert len(mtu) == 6 and {p["measured_path_mtu"] for p in mtu} == {1424}, mtu
 

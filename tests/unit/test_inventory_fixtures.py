@@ -118,6 +118,18 @@ def test_recording_loads_into_the_same_inventory_shape_as_local(module: str, run
         assert inv.node(node.name) is node
 
 
+def test_local_wire_interfaces_are_each_nodes_port_of_the_lab_bridge(run_dir: Path) -> None:
+    """terraform/local spells the lab's port names itself; they must be the lab's own
+    (``veth_name``), or the encryption check would capture on nothing outside the node."""
+    from harness.lab.naming import VETH_PREFIX, veth_name
+
+    inv = parse_recorded("local", run_dir)
+    lab = inv.provider_data["lab"]
+    assert inv.provider_data["wire_interfaces"] == {n.name: veth_name(lab, i) for i, n in enumerate(inv.nodes, 1)}
+    hcl = (REPO / "terraform" / "local" / "outputs.tf").read_text()
+    assert f'n.name => "{VETH_PREFIX}${{var.lab_name}}-${{n.index}}"' in hcl
+
+
 @pytest.mark.parametrize("module", CLOUD_MODULES)
 def test_cloud_recording_ssh_to_address_swarm_on_private_address(module: str, run_dir: Path) -> None:
     inv = parse_recorded(module, run_dir)

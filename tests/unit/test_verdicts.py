@@ -8,12 +8,19 @@ complains nor one that never does can pass these tests.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from harness.probe.agent import DnsReply, TcpReply
-from harness.probe.capture import WireCapture, encrypted_problems, plain_problems
+from harness.probe.capture import (
+    OutsideCapture,
+    WireCapture,
+    encrypted_problems,
+    encrypted_symptoms,
+    plain_problems,
+)
 from harness.probe.dns import NXDOMAIN, absence_problems, address_problems, control
 from harness.probe.lb import Answers, spread_problems
 from harness.probe.service import ProbeDeployment, ProbeTask
@@ -236,6 +243,34 @@ def test_wire_encrypted_network_sent_entirely_in_plaintext_is_caught_three_ways(
 def test_wire_an_sa_for_another_peer_only_is_not_an_sa_for_the_destination() -> None:
     problems = encrypted_problems(_cap("harness-encrypted", 0, 240, ["198.18.0.13"]), "198.18.0.12")
     assert problems == ["node1 holds no xfrm SA towards node2 (198.18.0.12); SAs for: ['198.18.0.13']"]
+
+
+def _outside(cap: WireCapture, plaintext: int, esp: int) -> WireCapture:
+    return dataclasses.replace(cap, outside=OutsideCapture("shv-lab-1", plaintext, esp, 0))
+
+
+def test_wire_outside_the_node_must_agree_with_the_inside() -> None:
+    """A node whose own capture looks right (a tcpdump or kernel that lies) is still caught
+    by the capture on this machine's bridge port, and a broken outside capture is named."""
+    good_enc = _cap("harness-encrypted", 0, 240, ["198.18.0.12"])
+    assert encrypted_problems(_outside(good_enc, 0, 240), "198.18.0.12") == []
+    leaked = encrypted_problems(_outside(good_enc, 5, 240), "198.18.0.12")
+    assert leaked == [
+        "5 PLAINTEXT VXLAN packets of the encrypted network harness-encrypted (VNI 4097) crossed the lab "
+        "bridge from node1 for node2 (captured outside the node, on this machine's shv-lab-1): traffic is "
+        "not encrypted on the wire"
+    ]
+    symptoms = encrypted_symptoms(_outside(good_enc, 5, 240), "198.18.0.12")
+    assert [s.kind for s in symptoms] == ["plaintext"]  # never excusable as a missing ESP
+    no_esp = encrypted_problems(_outside(good_enc, 0, 0), "198.18.0.12")
+    assert no_esp == [
+        "no ESP packets from node1 to node2 on the wire outside the node (this machine's shv-lab-1) "
+        "while 120 requests were sent"
+    ]
+    good_plain = _cap("harness-plain", 240, 0, [])
+    assert plain_problems(_outside(good_plain, 240, 0)) == []
+    (blind,) = plain_problems(_outside(good_plain, 0, 0))
+    assert "outside node1, on this machine's shv-lab-1, saw no plaintext VXLAN for VNI 4097" in blind
 
 
 # --- the shop stack ---------------------------------------------------------------------
