@@ -63,8 +63,10 @@ def upgrade(
         report = run_upgrade(
             cluster, upgrader, probes, TRAFFIC_SERVICE, replicas, order, continue_on_failure, checks
         )
-        out = run_dir.upgrade_report
+        # Each hop of a chain keeps its own report; upgrade-report.json is the latest one.
+        out = run_dir.report(f"upgrade-report-{to_release}.json")
         report.write(out)
+        report.write(run_dir.upgrade_report)
         if not report.failed_node:
             for name in (TRAFFIC_SERVICE, probes.service):
                 remove_service(cluster, name)

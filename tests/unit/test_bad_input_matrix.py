@@ -208,6 +208,16 @@ CASES: dict[str, Case] = {
         ["unknown image release 'sid'"],
         _inventory(provider="local", provider_data={"lab": "nolab"}),
     ),
+    "upgrade-chain-unknown-release": Case(
+        ["upgrade", "--inventory", INV, "--to", "trixie,sid"],
+        ["unknown image release 'sid'"],
+        _inventory(provider="local", provider_data={"lab": "nolab"}),
+    ),
+    "upgrade-chain-repeated-release": Case(
+        ["upgrade", "--inventory", INV, "--to", "trixie,forky,trixie"],
+        ["--to 'trixie,forky,trixie'", "name each release once"],
+        _inventory(provider="local", provider_data={"lab": "nolab"}),
+    ),
     "upgrade-static-without-command": Case(
         ["upgrade", "--inventory", INV], ["no way to upgrade static hosts", "upgrade_command"], _inventory()
     ),
