@@ -131,7 +131,7 @@ def boot_identity(cluster: Cluster, node: str) -> str:
     return " ".join(res.stdout.split())
 
 
-def reboot(cluster: Cluster, node: str, timeout_s: float) -> float:
+def reboot(cluster: Cluster, node: str, timeout_s: float, interval_s: float = 2.0) -> float:
     """``systemctl reboot`` on ``node``; returns the seconds until it has booted again (a new
     boot identity) with its engine active in the swarm. The node's SSH connection and
     Docker client are dropped: both died with it."""
@@ -158,7 +158,7 @@ def reboot(cluster: Cluster, node: str, timeout_s: float) -> float:
         _back,
         timeout_s,
         f"{node} to boot again with its engine in the swarm",
-        interval_s=2,
+        interval_s=interval_s,
         hint=f"see {node}'s console log (lab: the machine directory's console.log) and its dockerd journal",
     )
     cluster.forget_docker(node)

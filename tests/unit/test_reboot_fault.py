@@ -58,7 +58,7 @@ class FakeCluster:
 
 def _reboot(cluster: FakeCluster, timeout_s: float) -> float:
     fake: Any = cluster
-    return reboot(fake, "node3", timeout_s)
+    return reboot(fake, "node3", timeout_s, interval_s=0.05)
 
 
 def test_the_wait_ends_when_the_node_is_back_with_a_new_identity_and_an_active_engine() -> None:
@@ -80,7 +80,7 @@ def test_the_wait_ends_when_the_node_is_back_with_a_new_identity_and_an_active_e
 def test_a_node_whose_engine_does_not_start_at_boot_fails_naming_it_and_its_state() -> None:
     cluster = FakeCluster([(AFTER, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock")])
     with pytest.raises(WaitTimeout) as caught:
-        _reboot(cluster, 3)
+        _reboot(cluster, 0.5)
     message = caught.value.message
     assert "node3 to boot again with its engine in the swarm" in message
     assert "node3 is up, its engine's swarm state: Cannot connect to the Docker daemon" in message
@@ -89,5 +89,5 @@ def test_a_node_whose_engine_does_not_start_at_boot_fails_naming_it_and_its_stat
 def test_a_node_that_never_goes_down_is_not_taken_for_rebooted() -> None:
     cluster = FakeCluster([(BEFORE, "active")])
     with pytest.raises(WaitTimeout) as caught:
-        _reboot(cluster, 3)
+        _reboot(cluster, 0.5)
     assert "node3 has not gone down yet" in caught.value.message
