@@ -10,10 +10,17 @@
  * by the buffer's address (one per guest thread): a get fills the shadow and hands UML
  * its prefix; a set lays UML's prefix over the shadow and sets the whole area. The
  * parts UML does not know (AVX-512, AMX) thus stay with the thread they belong to.
+ *
+ * It also opens the tun device close-on-exec. A reboot of the UML kernel re-executes
+ * linux.uml in the same process, and UML opens /dev/net/tun without O_CLOEXEC: the tap
+ * the old kernel attached stays attached across that exec, the new kernel's TUNSETIFF
+ * fails with EBUSY ("uml_tap: failed to select tap interface"), and the rebooted
+ * machine boots without a network (measured on the lab: SSH never came back).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -118,4 +125,40 @@ long ptrace(enum __ptrace_request request, ...)
         return r;
     }
     return real_ptrace(req, pid, addr, data);
+}
+
+typedef int (*open_fn)(const char *, int, ...);
+
+static int tun_flags(const char *path, int flags)
+{
+    return (path && strcmp(path, "/dev/net/tun") == 0) ? (flags | O_CLOEXEC) : flags;
+}
+
+static mode_t open_mode(int flags, va_list ap)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+}
+
+int open(const char *path, int flags, ...)
+{
+    static open_fn real_open;
+    if (!real_open)
+        real_open = (open_fn)dlsym(RTLD_NEXT, "open");
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = open_mode(flags, ap);
+    va_end(ap);
+    return real_open(path, tun_flags(path, flags), mode);
+}
+
+int open64(const char *path, int flags, ...)
+{
+    static open_fn real_open64;
+    if (!real_open64)
+        real_open64 = (open_fn)dlsym(RTLD_NEXT, "open64");
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = open_mode(flags, ap);
+    va_end(ap);
+    return real_open64(path, tun_flags(path, flags), mode);
 }

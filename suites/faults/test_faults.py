@@ -39,9 +39,9 @@ DISCONNECT_S = 15.0
 # probe and its replica) being replaced once the manager sees the node back; 60 s is about
 # twice the slowest, and far short of "never" (moby#53141).
 DNS_HEAL_DEADLINE_S = 60.0
-# Until a rebooted node answers over SSH again with its engine active in the swarm. Not yet
-# measured on every kind: an nspawn machine powers off and boots its systemd and dockerd
-# again; a UML or QEMU machine boots its kernel too.
+# Until a rebooted node answers over SSH again with its engine active in the swarm.
+# Measured: an nspawn machine 4.4 s (systemd and dockerd again, the kernel is the host's).
+# A UML or QEMU machine boots its kernel too; 180 s leaves a loaded UML lab room.
 REBOOT_DEADLINE_S = 180.0
 
 
