@@ -306,25 +306,17 @@ def _check_run_options(args: argparse.Namespace) -> None:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from harness.upgrade_cmd import upgrade
+    from harness.upgrade_cmd import upgrade, upgrade_chain
 
     order = [n.strip() for n in args.order.split(",") if n.strip()] if args.order is not None else None
     if order is not None and not order:
         raise UserInputError(f"--order {args.order!r} names no node", "e.g. --order node2,node3,node1")
-    chain = [r.strip() for r in args.to.split(",") if r.strip()]
-    if not chain or len(set(chain)) != len(chain):
-        raise UserInputError(f"--to {args.to!r}: name each release once", "e.g. --to trixie or --to trixie,forky")
-    if len(chain) > 1:
-        from harness.lab.images import release_info
-
-        for release in chain:  # every hop's name before the first hop drains a node
-            release_info(release)
+    chain = upgrade_chain(args.to)
     for hop, release in enumerate(chain, 1):
         if len(chain) > 1:
             print(f"upgrade {hop} of {len(chain)}: to {release}", flush=True)
         report, path = upgrade(Path(args.inventory), release, order, args.continue_on_failure, not args.no_checks)
-        print(report.summary())
-        print(f"upgrade report: {path}")
+        print(f"{report.summary()}\nupgrade report: {path}")
         if report.failed_node:
             if hop < len(chain):
                 print(f"the chain stopped there: {', '.join(chain[hop:])} not attempted")
@@ -397,8 +389,8 @@ def add_commands(sub: Any) -> None:
     ug.add_argument(
         "--to",
         default="trixie",
-        help="lab image release to upgrade to (default: trixie, Engine 26.1), or a chain of them one "
-        "after another, e.g. trixie,forky (20.10 -> 26.1 -> 28.5); each hop writes its own report",
+        help="lab image release to upgrade to (default: trixie, Engine 26.1), or a chain of them one after "
+        "another, e.g. trixie,forky (20.10 -> 26.1 -> 28.5); each hop writes its own report",
     )
     ug.add_argument(
         "--order", help="comma-separated node order (default: workers, then managers, leader last)"

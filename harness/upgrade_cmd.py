@@ -85,6 +85,20 @@ def upgrade(
         cluster.close()
 
 
+def upgrade_chain(text: str) -> list[str]:
+    """``--to trixie,forky`` -> the releases of the chain, each named once and known,
+    all checked before the first hop drains a node."""
+    from harness.lab.images import release_info
+
+    chain = [r.strip() for r in text.split(",") if r.strip()]
+    if not chain or len(set(chain)) != len(chain):
+        raise UserInputError(f"--to {text!r}: name each release once", "e.g. --to trixie or --to trixie,forky")
+    if len(chain) > 1:
+        for release in chain:
+            release_info(release)
+    return chain
+
+
 def _check_order(inv: Inventory, order: list[str] | None, inventory_path: Path) -> None:
     """An order naming a node the inventory lacks fails before anything is created."""
     if order is None:
