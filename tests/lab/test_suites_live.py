@@ -89,12 +89,17 @@ def test_capture_sanity_inverse_catches_a_broken_capture(
 ) -> None:
     good = capture(shared_cluster, probes, "harness-plain", "node1", "node2", duration_s=5)
     assert good.vxlan_plaintext > 0 and plain_problems(good) == [], plain_problems(good)
-    # Listening on the wrong data-path port sees nothing: the check must call itself broken.
+    # The lab names node1's port of its bridge: the same capture ran outside the node too.
+    assert good.outside is not None and good.outside.vxlan_plaintext > 0, good
+    # Listening on the wrong data-path port sees nothing, inside the node and outside it:
+    # each capture must call itself broken.
     blind = capture(
         shared_cluster, probes, "harness-plain", "node1", "node2", data_path_port=4790, duration_s=5
     )
     problems = plain_problems(blind)
-    assert len(problems) == 1 and "the capture itself is broken" in problems[0]
+    assert len(problems) == 2, problems
+    assert "the capture on node1:" in problems[0] and "the capture itself is broken" in problems[0]
+    assert "the capture outside node1, on this machine's" in problems[1] and "that capture is broken" in problems[1]
 
 
 def wait_outage_on_every_node(cluster: Cluster, probes: ProbeDeployment, url: str) -> None:
@@ -160,12 +165,13 @@ def test_traffic_generator_counts_an_outage_and_its_window(
 
 
 def test_vip_and_ingress_report_missing_ipvs(shared_run_dir: Path, tmp_path: Path) -> None:
-    """Without IPVS, VIP and ingress checks run, fail, and name the capability and every node."""
+    """Without IPVS, the VIP checks (the spread, and right after an update) and ingress run,
+    fail, and name the capability and every node."""
     junit = tmp_path / "lb.xml"
     proc = run_suites(RunDir(shared_run_dir).inventory, junit, "suites/lb", "-k", "vip or ingress")
     assert proc.returncode == 0, proc.stdout[-3000:]
     cases = list(ET.parse(junit).getroot().iter("testcase"))
-    assert len(cases) == 2
+    assert len(cases) == 3
     for case in cases:
         skipped = case.find("skipped")
         assert skipped is not None
