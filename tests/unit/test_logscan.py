@@ -98,3 +98,31 @@ def test_a_node_whose_journal_holds_nothing_is_not_a_clean_scan() -> None:
     (finding,) = result.findings()
     assert finding.startswith("dockerd journal unreadable on node2: No journal files were found.")
     assert "node2: not scanned: No journal files were found." in result.summary()
+
+
+# Recorded from a 28.5 node (node3) of a mixed 26.1/28.5 nspawn lab's main job, 2026-12-07.
+RESOLVER_LINE_285 = (
+    'time="2026-12-07T16:00:06.899700885Z" level=error msg="[resolver] failed to query external DNS server" '
+    'client-addr="udp:198.18.45.13:37541" dns-server="udp:198.18.45.1:53" '
+    'error="read udp 198.18.45.13:37541->198.18.45.1:53: i/o timeout" question=";order-db.\\tIN\\t AAAA"'
+)
+POOL_LINE_285 = (
+    'time="2026-12-07T15:58:42.935307810Z" level=error msg="fatal task error" error="invalid pool request: '
+    'Pool overlaps with other one on this address space" module=node/agent/taskmanager'
+)
+PVID_LINE_285 = (
+    'level=error msg="set bridge default vlan failed" error="failed to enable default vlan on bridge br0: '
+    'open /sys/class/net/br0/bridge/default_pvid: permission denied"'
+)
+
+
+def test_the_285_entries_allow_the_lab_gateways_resolver_lines_and_no_other_dns_server() -> None:
+    allow = load_allowlist()
+    assert classify([RESOLVER_LINE_285, PVID_LINE_285], allow, set(), "28.5.2+dfsg4")[0] == []
+    # A real host's DNS server that fails is a fault of that host, never excused.
+    elsewhere = RESOLVER_LINE_285.replace("198.18.45.1:53", "10.0.0.2:53")
+    assert classify([elsewhere], allow, set(), "28.5.2+dfsg4")[0] == [elsewhere]
+    # Allowed on the Engine it was seen on only.
+    assert classify([RESOLVER_LINE_285], allow, set(), "29.1.0")[0] == [RESOLVER_LINE_285]
+    # A task that failed to get its network stays unexpected: not explained yet.
+    assert classify([POOL_LINE_285], allow, set(), "28.5.2+dfsg4")[0] == [POOL_LINE_285]
