@@ -511,9 +511,18 @@ def _quiet_handle_error(server: socketserver.BaseServer, request: Any, client_ad
     socketserver.BaseServer.handle_error(server, request, client_address)
 
 
+# Connections a listener queues before the kernel drops new SYNs. socketserver's default is
+# 5: on a 10-node lab's matrix nine sources connect to one task at once, and some SYNs were
+# dropped, answered only by the retransmit 1 s or 3 s later (connect latencies of 1035 and
+# 2055 ms on 2026-12-07), a "flaky" cell that was the agent's queue, not the overlay. The
+# kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
+
+
 class _ProbeHTTPServer(http.server.ThreadingHTTPServer):
     """Threaded so /slow and long downloads do not block health checks."""
 
+    request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
     allow_reuse_address = True
     handle_error = _quiet_handle_error
@@ -611,6 +620,7 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
 
 
 class _ControlServer(http.server.ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
     allow_reuse_address = True
     handle_error = _quiet_handle_error
@@ -648,6 +658,8 @@ class _TCPEchoHandler(socketserver.StreamRequestHandler):
 
 class _TCPEchoServer(socketserver.ThreadingTCPServer):
     """One thread per connection; daemon threads so shutdown never waits on a client."""
+
+    request_queue_size = LISTEN_BACKLOG
 
     daemon_threads = True
     allow_reuse_address = True

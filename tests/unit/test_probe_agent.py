@@ -867,3 +867,33 @@ def test_percentile_is_nearest_rank(agent_module: types.ModuleType) -> None:
     assert [agent_module.percentile(values, q) for q in (50, 90, 99, 100)] == [50.0, 90.0, 99.0, 100.0]
     assert agent_module.percentile([], 50) == 0.0
     assert agent_module.percentile([7.0], 99) == 7.0
+
+
+def test_a_burst_of_connections_is_queued_while_the_server_does_not_accept(agent_module: Any) -> None:
+    """The matrix's sources connect to one task all at once; the listener must queue them
+    all rather than drop SYNs (a dropped SYN is answered only by a retransmit 1 s later,
+    a cell the matrix calls flaky). Nothing accepts here, so only the backlog holds them."""
+    burst = 64
+    for server_class in (agent_module._TCPEchoServer, agent_module._ProbeHTTPServer):
+        server = server_class(("127.0.0.1", 0), agent_module._TCPEchoHandler)
+        clients: list[socket.socket] = []
+        try:
+            for _ in range(burst):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                sock.connect_ex(server.server_address)
+                clients.append(sock)
+            deadline = time.monotonic() + 0.5
+            connected: set[int] = set()
+            while time.monotonic() < deadline and len(connected) < burst:
+                for i, sock in enumerate(clients):
+                    if i not in connected and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        with contextlib.suppress(OSError):
+                            sock.getpeername()
+                            connected.add(i)
+                time.sleep(0.01)
+            assert len(connected) == burst, f"{server_class.__name__}: {len(connected)} of {burst} handshakes done"
+        finally:
+            for sock in clients:
+                sock.close()
+            server.server_close()
