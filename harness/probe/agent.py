@@ -513,9 +513,9 @@ def _quiet_handle_error(server: socketserver.BaseServer, request: Any, client_ad
 
 # Connections a listener queues before the kernel drops new SYNs. socketserver's default is
 # 5: on a 10-node lab's matrix nine sources connect to one task at once, and some SYNs were
-# dropped, answered only by the retransmit 1 s or 3 s later (connect latencies of 1035 and
-# 2055 ms on 2026-12-07), a "flaky" cell that was the agent's queue, not the overlay. The
-# kernel caps it at net.core.somaxconn.
+# dropped, answered only by a retransmitted SYN (connect latencies of 1035 and 2055 ms on
+# 2026-12-07), a "flaky" cell that was the agent's queue, not the overlay. The kernel caps
+# it at net.core.somaxconn.
 LISTEN_BACKLOG = 1024
 
 
@@ -660,7 +660,6 @@ class _TCPEchoServer(socketserver.ThreadingTCPServer):
     """One thread per connection; daemon threads so shutdown never waits on a client."""
 
     request_queue_size = LISTEN_BACKLOG
-
     daemon_threads = True
     allow_reuse_address = True
     handle_error = _quiet_handle_error

@@ -874,7 +874,7 @@ def test_a_burst_of_connections_is_queued_while_the_server_does_not_accept(agent
     all rather than drop SYNs (a dropped SYN is answered only by a retransmit 1 s later,
     a cell the matrix calls flaky). Nothing accepts here, so only the backlog holds them."""
     burst = 64
-    for server_class in (agent_module._TCPEchoServer, agent_module._ProbeHTTPServer):
+    for server_class in (agent_module._TCPEchoServer, agent_module._ProbeHTTPServer, agent_module._ControlServer):
         server = server_class(("127.0.0.1", 0), agent_module._TCPEchoHandler)
         clients: list[socket.socket] = []
         try:
